@@ -1,0 +1,194 @@
+//! A minimal middleware chain: enough to run bots and tests without another framework.
+
+use std::any::TypeId;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::context::Context;
+use crate::error::{HandlerError, HandlerResult, SessionError};
+use crate::key_locks::next_ticket;
+use crate::keys::SessionKeys;
+
+/// How many times an update that lost a deadlock-avoidance race is run again. Each retry keeps
+/// the update's age, so it wins once it is the oldest contender; the bound only guards
+/// against a store that keeps answering busy.
+const MAX_ATTEMPTS: u32 = 1000;
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A step around the handler, such as a session middleware.
+#[async_trait]
+pub trait Middleware: Send + Sync + 'static {
+    /// Handles the update, calling `next.run(ctx)` to continue down the chain.
+    async fn handle(&self, ctx: Context, next: Next<'_>) -> HandlerResult;
+
+    /// The session type this middleware provides, so the composer reserves a slot for it.
+    #[doc(hidden)]
+    fn session_type(&self) -> Option<(TypeId, &'static str)> {
+        None
+    }
+}
+
+/// The rest of the chain after a middleware.
+pub struct Next<'a> {
+    middlewares: &'a [Arc<dyn Middleware>],
+    handler: &'a dyn ErasedHandler,
+}
+
+impl<'a> Next<'a> {
+    /// Runs the remaining middlewares and the handler.
+    pub fn run(self, ctx: Context) -> BoxFuture<'a, HandlerResult> {
+        match self.middlewares.split_first() {
+            Some((first, rest)) => first.handle(
+                ctx,
+                Next {
+                    middlewares: rest,
+                    handler: self.handler,
+                },
+            ),
+            None => self.handler.call(ctx),
+        }
+    }
+}
+
+trait ErasedHandler: Send + Sync + 'static {
+    fn call(&self, ctx: Context) -> BoxFuture<'static, HandlerResult>;
+}
+
+struct FnHandler<F>(F);
+
+impl<F, Fut> ErasedHandler for FnHandler<F>
+where
+    F: Fn(Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HandlerResult> + Send + 'static,
+{
+    fn call(&self, ctx: Context) -> BoxFuture<'static, HandlerResult> {
+        Box::pin((self.0)(ctx))
+    }
+}
+
+struct NoHandler;
+
+impl ErasedHandler for NoHandler {
+    fn call(&self, _ctx: Context) -> BoxFuture<'static, HandlerResult> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[derive(Clone)]
+struct Chain {
+    middlewares: Vec<Arc<dyn Middleware>>,
+    handler: Arc<dyn ErasedHandler>,
+    session_types: Vec<TypeId>,
+}
+
+/// Middlewares around one handler; runs updates through them.
+///
+/// ```
+/// # use bot_session::{Composer, Context};
+/// let bot = Composer::new().handler(async |ctx: Context| {
+///     let _ = ctx.ids();
+///     Ok(())
+/// });
+/// ```
+///
+/// Cloning is cheap: clones share the chain.
+#[derive(Clone)]
+pub struct Composer {
+    chain: Arc<Chain>,
+}
+
+impl Default for Composer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Composer {
+    /// An empty chain whose handler does nothing.
+    pub fn new() -> Self {
+        Composer {
+            chain: Arc::new(Chain {
+                middlewares: Vec::new(),
+                handler: Arc::new(NoHandler),
+                session_types: Vec::new(),
+            }),
+        }
+    }
+
+    /// Adds a middleware; they run in the order added, around the handler.
+    ///
+    /// # Panics
+    /// If a middleware for the same session type was already added: each session type has
+    /// one slot per update.
+    pub fn with(mut self, middleware: impl Middleware) -> Self {
+        let chain = Arc::make_mut(&mut self.chain);
+        if let Some((type_id, type_name)) = middleware.session_type() {
+            assert!(
+                !chain.session_types.contains(&type_id),
+                "the session middleware of {type_name} was added twice to one Composer; add it once"
+            );
+            chain.session_types.push(type_id);
+        }
+        chain.middlewares.push(Arc::new(middleware));
+        self
+    }
+
+    /// Sets the handler every update ends in.
+    ///
+    /// Any `Fn(Context) -> impl Future<Output = HandlerResult> + Send + 'static` works:
+    /// `async |ctx: Context| { .. }` or `|ctx| async move { .. }`.
+    pub fn handler<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        Arc::make_mut(&mut self.chain).handler = Arc::new(FnHandler(handler));
+        self
+    }
+
+    /// Runs one update through the middlewares and the handler.
+    ///
+    /// Returns the handler's error, or the session layer's (a store that failed, data that
+    /// does not decode). When the update lost a deadlock-avoidance race against an older one
+    /// it is run again from the start; nothing was written by the losing attempt.
+    pub async fn handle_update<U>(&self, update: U) -> HandlerResult
+    where
+        U: SessionKeys + Send + Sync + 'static,
+    {
+        let ticket = next_ticket();
+        let mut update = update;
+        let mut attempt = 1;
+        loop {
+            let ctx = Context::new(update, ticket, &self.chain.session_types);
+            let next = Next {
+                middlewares: &self.chain.middlewares,
+                handler: &*self.chain.handler,
+            };
+            let result = next.run(ctx.clone()).await;
+            let Err(err) = result else {
+                return Ok(());
+            };
+            if attempt >= MAX_ATTEMPTS || !is_retryable(&err) {
+                return Err(err);
+            }
+            // The update is needed again; a handler that kept a clone of the context alive
+            // (a spawned task) makes that impossible, and the conflict is reported instead.
+            update = match ctx.into_update::<U>() {
+                Some(update) => update,
+                None => return Err(err),
+            };
+            attempt += 1;
+            tracing::debug!(attempt, error = %err, "retrying an update after a lock conflict");
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+fn is_retryable(err: &HandlerError) -> bool {
+    err.downcast_ref::<SessionError>()
+        .is_some_and(SessionError::is_retryable)
+}

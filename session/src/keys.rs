@@ -1,0 +1,274 @@
+//! Which ids of an update form a session's storage key.
+
+use std::fmt::Write as _;
+
+use crate::context::Context;
+
+/// The ids an update carries that sessions can be keyed by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionIds {
+    /// The chat the update happened in.
+    pub chat: Option<i64>,
+    /// The user who caused the update.
+    pub user: Option<i64>,
+    /// The forum topic (message thread) inside the chat.
+    pub thread: Option<i64>,
+}
+
+/// Supplies the ids sessions are keyed by. Implemented for the Telegram [`Update`](crate::Update);
+/// implement it for another framework's update type to use bot-session with it.
+pub trait SessionKeys {
+    /// The chat id, if the update happened in a chat.
+    fn chat_id(&self) -> Option<i64>;
+    /// The id of the user who caused the update.
+    fn user_id(&self) -> Option<i64>;
+    /// The forum topic (message thread) id, if any.
+    fn thread_id(&self) -> Option<i64> {
+        None
+    }
+    /// When a group became a supergroup: the new chat id its sessions move to.
+    fn migrate_to_chat_id(&self) -> Option<i64> {
+        None
+    }
+    /// All ids at once.
+    fn session_ids(&self) -> SessionIds {
+        SessionIds {
+            chat: self.chat_id(),
+            user: self.user_id(),
+            thread: self.thread_id(),
+        }
+    }
+}
+
+/// How a session type computes its key, chosen with `#[session(key = "...")]` or `key_with`.
+#[derive(Clone, Copy)]
+pub enum KeyStrategy {
+    /// One session per chat: the chat id.
+    Chat,
+    /// One session per user, across chats: the sender's id.
+    User,
+    /// One session per user in each chat: `user:chat`, the telegraf/opengram default.
+    ChatUser,
+    /// One session per forum topic: `chat:thread`, or just `chat` outside topics.
+    ChatThread,
+    /// One session for the whole bot.
+    Global,
+    /// A custom function; `None` means the update has no session of this type.
+    Custom(fn(&Context) -> Option<String>),
+}
+
+impl KeyStrategy {
+    /// The name used in `#[session(key = "...")]` and in error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            KeyStrategy::Chat => "chat",
+            KeyStrategy::User => "user",
+            KeyStrategy::ChatUser => "chat_user",
+            KeyStrategy::ChatThread => "chat_thread",
+            KeyStrategy::Global => "global",
+            KeyStrategy::Custom(_) => "key_with",
+        }
+    }
+
+    /// What the strategy needs from an update, for [`SessionError::NoKey`](crate::SessionError::NoKey).
+    pub(crate) fn needs(&self) -> &'static str {
+        match self {
+            KeyStrategy::Chat | KeyStrategy::ChatThread => "a chat id",
+            KeyStrategy::User => "a user id",
+            KeyStrategy::ChatUser => "both a chat id and a user id",
+            KeyStrategy::Global => "nothing",
+            KeyStrategy::Custom(_) => "the custom key function to return Some",
+        }
+    }
+
+    /// Appends `prefix:key` to `out`; returns `false` (and leaves `out` unspecified) when the
+    /// update lacks an id the strategy needs.
+    pub(crate) fn write_storage_key(&self, prefix: &str, ctx: &Context, out: &mut String) -> bool {
+        let ids = ctx.ids();
+        out.push_str(prefix);
+        out.push(':');
+        match *self {
+            KeyStrategy::Chat => match ids.chat {
+                Some(chat) => push_id(out, chat),
+                None => return false,
+            },
+            KeyStrategy::User => match ids.user {
+                Some(user) => push_id(out, user),
+                None => return false,
+            },
+            KeyStrategy::ChatUser => match (ids.user, ids.chat) {
+                (Some(user), Some(chat)) => {
+                    push_id(out, user);
+                    out.push(':');
+                    push_id(out, chat);
+                }
+                _ => return false,
+            },
+            KeyStrategy::ChatThread => match ids.chat {
+                Some(chat) => {
+                    push_id(out, chat);
+                    if let Some(thread) = ids.thread {
+                        out.push(':');
+                        push_id(out, thread);
+                    }
+                }
+                None => return false,
+            },
+            KeyStrategy::Global => out.push_str("global"),
+            KeyStrategy::Custom(key_fn) => match key_fn(ctx) {
+                Some(key) => out.push_str(&key),
+                None => return false,
+            },
+        }
+        true
+    }
+
+    /// The key a session of this strategy had under the chat id `old_chat`, for moving sessions
+    /// when a group becomes a supergroup. `None` for strategies that do not contain the chat id.
+    pub(crate) fn rekey_for_chat(
+        &self,
+        prefix: &str,
+        ids: SessionIds,
+        chat: i64,
+    ) -> Option<String> {
+        let mut out = String::with_capacity(prefix.len() + 24);
+        out.push_str(prefix);
+        out.push(':');
+        match *self {
+            KeyStrategy::Chat => push_id(&mut out, chat),
+            KeyStrategy::ChatThread => {
+                push_id(&mut out, chat);
+                if let Some(thread) = ids.thread {
+                    out.push(':');
+                    push_id(&mut out, thread);
+                }
+            }
+            KeyStrategy::ChatUser => {
+                push_id(&mut out, ids.user?);
+                out.push(':');
+                push_id(&mut out, chat);
+            }
+            _ => return None,
+        }
+        Some(out)
+    }
+}
+
+impl std::fmt::Debug for KeyStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn push_id(out: &mut String, id: i64) {
+    // `write!` to a String cannot fail.
+    let _ = write!(out, "{id}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Ids(SessionIds);
+
+    impl SessionKeys for Ids {
+        fn chat_id(&self) -> Option<i64> {
+            self.0.chat
+        }
+        fn user_id(&self) -> Option<i64> {
+            self.0.user
+        }
+        fn thread_id(&self) -> Option<i64> {
+            self.0.thread
+        }
+    }
+
+    fn key(strategy: KeyStrategy, ids: SessionIds) -> Option<String> {
+        let ctx = Context::detached(Ids(ids));
+        let mut out = String::new();
+        strategy
+            .write_storage_key("p", &ctx, &mut out)
+            .then_some(out)
+    }
+
+    const FULL: SessionIds = SessionIds {
+        chat: Some(-100123),
+        user: Some(42),
+        thread: Some(7),
+    };
+
+    #[test]
+    fn each_strategy_formats_its_key() {
+        assert_eq!(key(KeyStrategy::Chat, FULL).unwrap(), "p:-100123");
+        assert_eq!(key(KeyStrategy::User, FULL).unwrap(), "p:42");
+        assert_eq!(key(KeyStrategy::ChatUser, FULL).unwrap(), "p:42:-100123");
+        assert_eq!(key(KeyStrategy::ChatThread, FULL).unwrap(), "p:-100123:7");
+        assert_eq!(key(KeyStrategy::Global, FULL).unwrap(), "p:global");
+    }
+
+    #[test]
+    fn chat_thread_without_topic_is_the_chat() {
+        let ids = SessionIds {
+            thread: None,
+            ..FULL
+        };
+        assert_eq!(key(KeyStrategy::ChatThread, ids).unwrap(), "p:-100123");
+    }
+
+    #[test]
+    fn missing_ids_mean_no_key() {
+        let user_only = SessionIds {
+            chat: None,
+            user: Some(1),
+            thread: None,
+        };
+        assert_eq!(key(KeyStrategy::Chat, user_only), None);
+        assert_eq!(key(KeyStrategy::ChatUser, user_only), None);
+        assert_eq!(key(KeyStrategy::ChatThread, user_only), None);
+        assert_eq!(key(KeyStrategy::User, user_only).unwrap(), "p:1");
+        assert_eq!(
+            key(KeyStrategy::Global, SessionIds::default()).unwrap(),
+            "p:global"
+        );
+    }
+
+    #[test]
+    fn custom_strategy_uses_the_function() {
+        fn by_user_parity(ctx: &Context) -> Option<String> {
+            ctx.ids().user.map(|u| format!("parity-{}", u % 2))
+        }
+        assert_eq!(
+            key(KeyStrategy::Custom(by_user_parity), FULL).unwrap(),
+            "p:parity-0"
+        );
+        assert_eq!(
+            key(KeyStrategy::Custom(by_user_parity), SessionIds::default()),
+            None
+        );
+    }
+
+    #[test]
+    fn rekey_moves_only_chat_based_keys() {
+        let ids = SessionIds {
+            chat: Some(-1),
+            user: Some(5),
+            thread: None,
+        };
+        assert_eq!(
+            KeyStrategy::Chat.rekey_for_chat("c", ids, -1009).unwrap(),
+            "c:-1009"
+        );
+        assert_eq!(
+            KeyStrategy::ChatUser
+                .rekey_for_chat("c", ids, -1009)
+                .unwrap(),
+            "c:5:-1009"
+        );
+        assert!(KeyStrategy::User.rekey_for_chat("c", ids, -1009).is_none());
+        assert!(
+            KeyStrategy::Global
+                .rekey_for_chat("c", ids, -1009)
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,63 @@
+#![doc = include_str!("../../README.md")]
+#![forbid(unsafe_code)]
+
+mod clock;
+mod codec;
+mod composer;
+mod context;
+mod envelope;
+mod error;
+mod key_locks;
+mod keys;
+mod load;
+mod middleware;
+mod session;
+mod session_mut;
+mod slot;
+pub mod storage;
+pub mod update;
+mod write_back;
+
+pub use async_trait::async_trait;
+pub use bot_session_derive::Session;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use codec::{Codec, Json};
+pub use composer::{Composer, Middleware, Next};
+pub use context::Context;
+pub use error::{
+    CodecError, HandlerError, HandlerResult, SessionError, StorageError, StorageErrorKind,
+    StorageOp,
+};
+pub use key_locks::KeyLocks;
+pub use keys::{KeyStrategy, SessionIds, SessionKeys};
+pub use middleware::SessionMiddleware;
+pub use session::{Session, StoredData};
+pub use session_mut::SessionMut;
+pub use storage::{CountingStorage, MemoryStorage, Storage, StoreStats};
+pub use update::Update;
+
+/// What `#[derive(Session)]` expands to refers to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::codec::Json;
+    pub use crate::context::Context;
+    pub use crate::error::{HandlerError, SessionError};
+    pub use crate::key_locks::KeyLocks;
+    pub use crate::keys::KeyStrategy;
+    pub use crate::middleware::SessionMiddleware;
+    pub use crate::session::{Session, StoredData};
+    pub use crate::session_mut::SessionMut;
+    pub use crate::storage::Storage;
+    pub use core::future::Future;
+    pub use core::option::Option;
+    pub use core::result::Result;
+    pub use core::time::Duration;
+    pub use std::sync::LazyLock;
+
+    /// Asserts at the user's struct that the traits a session needs are implemented, so a
+    /// missing derive is reported there and names the trait.
+    pub const fn assert_serialize<T: serde::Serialize>() {}
+    pub const fn assert_deserialize<T: serde::de::DeserializeOwned>() {}
+    pub const fn assert_default<T: Default>() {}
+    pub const fn assert_send_sync<T: Send + Sync + 'static>() {}
+}

@@ -1,0 +1,171 @@
+//! The session middleware: one per session type, made by `S::middleware(storage)`.
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::composer::{Middleware, Next};
+use crate::context::Context;
+use crate::error::HandlerResult;
+use crate::load;
+use crate::session::Session;
+use crate::slot::Slot;
+use crate::storage::Storage;
+use crate::write_back;
+
+/// Settings a bot may change at run time, with the `#[session(...)]` attributes as defaults.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) write_on_error: bool,
+    pub(crate) reset_on_corrupt: bool,
+    pub(crate) lease: Duration,
+    pub(crate) lock_wait: Duration,
+}
+
+/// What every update's slot of one session type shares: the store and the settings.
+pub(crate) struct Shared<S> {
+    pub(crate) store: Arc<dyn Storage>,
+    pub(crate) options: Options,
+    session: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for Shared<S> {
+    fn clone(&self) -> Self {
+        Shared {
+            store: Arc::clone(&self.store),
+            options: self.options.clone(),
+            session: PhantomData,
+        }
+    }
+}
+
+/// Loads the session `S` before the handler (or on first access, for lazy sessions) and writes
+/// it back after, serializing updates of the same key.
+///
+/// Built by `S::middleware(storage)`; the builder methods override the attribute defaults.
+pub struct SessionMiddleware<S: Session> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: Session> Clone for SessionMiddleware<S> {
+    fn clone(&self) -> Self {
+        SessionMiddleware {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: Session> SessionMiddleware<S> {
+    /// The middleware for `S` on `storage`, configured by `S`'s attributes.
+    pub fn new(storage: impl Storage) -> Self {
+        SessionMiddleware {
+            shared: Arc::new(Shared {
+                store: Arc::new(storage),
+                options: Options {
+                    ttl: S::TTL,
+                    write_on_error: false,
+                    reset_on_corrupt: false,
+                    lease: Duration::from_secs(30),
+                    lock_wait: Duration::from_secs(30),
+                },
+                session: PhantomData,
+            }),
+        }
+    }
+
+    fn options(&mut self) -> &mut Options {
+        &mut Arc::make_mut(&mut self.shared).options
+    }
+
+    /// Overrides the `ttl` attribute: sessions expire this long after their last write
+    /// (`None`: never).
+    pub fn ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.options().ttl = ttl;
+        self
+    }
+
+    /// Write sessions back even when the handler returns an error (off by default: an update
+    /// either completes or leaves its sessions as they were).
+    pub fn write_on_error(mut self, enabled: bool) -> Self {
+        self.options().write_on_error = enabled;
+        self
+    }
+
+    /// Start a session afresh from its initial value when its stored bytes cannot be decoded,
+    /// instead of failing the update (a warning is logged with the key and the codec error).
+    pub fn reset_on_corrupt(mut self, enabled: bool) -> Self {
+        self.options().reset_on_corrupt = enabled;
+        self
+    }
+
+    /// How long a cross-process lease on a key lasts before another process may take it
+    /// (Redis and PostgreSQL): longer than the slowest handler, short enough that a crashed
+    /// process does not stall its chats for long. Default 30 s.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.options().lease = lease;
+        self
+    }
+
+    /// How long an update waits for another process to release a key before failing with
+    /// `SessionError::LockTimeout`. Default 30 s.
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.options().lock_wait = wait;
+        self
+    }
+
+    fn storage_key(&self, ctx: &Context) -> Option<String> {
+        let mut key = String::with_capacity(S::PREFIX.len() + 24);
+        S::KEY
+            .write_storage_key(S::PREFIX, ctx, &mut key)
+            .then_some(key)
+    }
+
+    fn install(&self, ctx: &Context, slot: Slot<S>) -> HandlerResult {
+        if ctx.install(slot) {
+            Ok(())
+        } else {
+            Err(crate::SessionError::NotRegistered {
+                session: S::NAME,
+                type_name: S::TYPE_NAME,
+            }
+            .into())
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Session> Middleware for SessionMiddleware<S> {
+    async fn handle(&self, ctx: Context, next: Next<'_>) -> HandlerResult {
+        let Some(key) = self.storage_key(&ctx) else {
+            // The update lacks the ids: the accessor says so; other sessions are unaffected.
+            self.install(&ctx, Slot::new(Arc::clone(&self.shared), None))?;
+            return next.run(ctx).await;
+        };
+        let slot = if S::LAZY {
+            Slot::new(Arc::clone(&self.shared), Some(key))
+        } else {
+            let (held, stored) = load::take_key(&self.shared, &ctx, &key, true).await?;
+            match load::decode(&self.shared, &key, stored) {
+                Ok(loaded) => Slot::loaded(Arc::clone(&self.shared), key, loaded, held),
+                Err(err) => {
+                    load::give_back(&self.shared, &ctx, &key, held).await;
+                    return Err(err.into());
+                }
+            }
+        };
+        self.install(&ctx, slot)?;
+        let outcome = next.run(ctx.clone()).await;
+        let slot = ctx.slot::<S>()?;
+        let written = write_back::finish(slot, &ctx, outcome.is_ok()).await;
+        outcome?;
+        Ok(written?)
+    }
+
+    fn session_type(&self) -> Option<(TypeId, &'static str)> {
+        Some((TypeId::of::<S>(), S::TYPE_NAME))
+    }
+}

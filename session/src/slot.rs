@@ -1,0 +1,200 @@
+//! One session's state inside one update's context.
+
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+
+use crate::context::Context;
+use crate::error::SessionError;
+use crate::key_locks::KeyGuard;
+use crate::load;
+use crate::middleware::Shared;
+use crate::session::Session;
+use crate::session_mut::SessionMut;
+use crate::storage::Lease;
+
+/// The session value as the handler sees it, with what write-back needs to know about it.
+pub(crate) struct Loaded<S> {
+    pub(crate) value: S,
+    pub(crate) origin: Origin,
+    /// Set by any mutable access; a session only ever read is not even encoded at write-back.
+    pub(crate) changed: bool,
+    /// `clear()` was called and nothing was assigned since: delete at write-back.
+    pub(crate) cleared: bool,
+}
+
+/// Where the value came from, to decide whether write-back has anything to do.
+pub(crate) enum Origin {
+    /// Nothing was stored: unchanged from the initial value means nothing to write.
+    New,
+    /// These bytes were stored (header included): equal bytes mean nothing to write.
+    Stored(Vec<u8>),
+    /// Replaced without reading the store: always written.
+    Unread,
+}
+
+/// The locks an update holds on a session's key until write-back.
+pub(crate) struct Held {
+    pub(crate) _guard: KeyGuard<'static>,
+    pub(crate) lease: Option<Lease>,
+}
+
+pub(crate) struct State<S> {
+    pub(crate) loaded: Option<Loaded<S>>,
+    pub(crate) held: Option<Held>,
+    pub(crate) closed: bool,
+}
+
+pub(crate) struct Slot<S: Session> {
+    pub(crate) shared: Arc<Shared<S>>,
+    /// `prefix:key`, or `None` when the update lacks the ids the key strategy needs.
+    pub(crate) key: Option<String>,
+    state: Mutex<State<S>>,
+    /// Makes concurrent first accesses of a lazy session (from joined futures) load it once.
+    load_lock: tokio::sync::Mutex<()>,
+}
+
+impl<S: Session> Slot<S> {
+    pub(crate) fn new(shared: Arc<Shared<S>>, key: Option<String>) -> Self {
+        Slot {
+            shared,
+            key,
+            state: Mutex::new(State {
+                loaded: None,
+                held: None,
+                closed: false,
+            }),
+            load_lock: tokio::sync::Mutex::const_new(()),
+        }
+    }
+
+    pub(crate) fn loaded(
+        shared: Arc<Shared<S>>,
+        key: String,
+        loaded: Loaded<S>,
+        held: Held,
+    ) -> Self {
+        let slot = Self::new(shared, Some(key));
+        {
+            let mut state = slot.lock_state();
+            state.loaded = Some(loaded);
+            state.held = Some(held);
+        }
+        slot
+    }
+
+    fn key(&self) -> Result<&str, SessionError> {
+        self.key.as_deref().ok_or(SessionError::NoKey {
+            session: S::NAME,
+            strategy: S::KEY.name(),
+            needs: S::KEY.needs(),
+        })
+    }
+
+    /// Locks the state for write-back or setup; waits for a guard another task holds briefly.
+    pub(crate) fn lock_state(&self) -> MutexGuard<'_, State<S>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The guard handed to the handler.
+    pub(crate) fn borrow(&self) -> Result<SessionMut<'_, S>, SessionError> {
+        self.key()?;
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::WouldBlock) => {
+                return Err(SessionError::AlreadyBorrowed { session: S::NAME });
+            }
+            // A handler that panicked while holding the guard: the value is still a valid `S`.
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        };
+        if state.closed {
+            return Err(SessionError::Closed { session: S::NAME });
+        }
+        if state.loaded.is_none() {
+            return Err(SessionError::NotLoaded { session: S::NAME });
+        }
+        Ok(SessionMut::new(state))
+    }
+
+    /// Whether the value is present already (`Ok(true)`), absent (`Ok(false)`), or the session
+    /// is closed.
+    fn is_loaded(&self) -> Result<bool, SessionError> {
+        let state = self.lock_state();
+        if state.closed {
+            return Err(SessionError::Closed { session: S::NAME });
+        }
+        Ok(state.loaded.is_some())
+    }
+
+    /// Loads a lazy session on first access: takes its key, reads and decodes it.
+    pub(crate) async fn ensure_loaded(&self, ctx: &Context) -> Result<(), SessionError> {
+        let key = self.key()?;
+        if self.is_loaded()? {
+            return Ok(());
+        }
+        let _loading = self.load_lock.lock().await;
+        if self.is_loaded()? {
+            return Ok(());
+        }
+        let (held, stored) = load::take_key(&self.shared, ctx, key, true).await?;
+        let loaded = match load::decode(&self.shared, key, stored) {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                load::give_back(&self.shared, ctx, key, held).await;
+                return Err(err);
+            }
+        };
+        self.set_loaded(ctx, loaded, held)
+    }
+
+    /// Takes the key of a lazy session for a handler that overwrites it without reading.
+    pub(crate) async fn ensure_held_without_read(&self, ctx: &Context) -> Result<(), SessionError> {
+        let key = self.key()?;
+        if self.is_loaded()? {
+            return Ok(());
+        }
+        let _loading = self.load_lock.lock().await;
+        if self.is_loaded()? {
+            return Ok(());
+        }
+        let (held, stored) = load::take_key(&self.shared, ctx, key, false).await?;
+        let origin = match stored {
+            Some(bytes) => Origin::Stored(bytes),
+            None if self.shared.store.shares_across_processes() => Origin::New,
+            None => Origin::Unread,
+        };
+        let loaded = Loaded {
+            value: S::initial(),
+            origin,
+            changed: false,
+            cleared: false,
+        };
+        self.set_loaded(ctx, loaded, held)
+    }
+
+    fn set_loaded(&self, ctx: &Context, loaded: Loaded<S>, held: Held) -> Result<(), SessionError> {
+        let mut state = self.lock_state();
+        if state.closed {
+            // The update finished while this access was loading (a spawned task): refuse.
+            drop(state);
+            drop(held);
+            ctx.key_released();
+            return Err(SessionError::Closed { session: S::NAME });
+        }
+        state.loaded = Some(loaded);
+        state.held = Some(held);
+        Ok(())
+    }
+
+    pub(crate) fn replace(&self, value: S) -> Result<(), SessionError> {
+        self.borrow()?.replace(value);
+        Ok(())
+    }
+
+    /// Ends the session's part in the update: nothing can touch it afterwards.
+    pub(crate) fn close(&self) -> (Option<Loaded<S>>, Option<Held>) {
+        let mut state = self.lock_state();
+        state.closed = true;
+        (state.loaded.take(), state.held.take())
+    }
+}

@@ -1,0 +1,175 @@
+//! Where sessions live between updates.
+//!
+//! Every store implements [`Storage`]; the middleware only ever calls it through that trait.
+//! Stores that several bot processes share (Redis, PostgreSQL) also implement the lease
+//! methods, so updates of one key never interleave even across processes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::StorageError;
+
+mod counting;
+mod memory;
+
+pub use counting::{CountingStorage, StoreStats};
+pub use memory::MemoryStorage;
+
+/// A cross-process lease on one key, held from [`Storage::lock_and_read`] to [`Storage::commit`].
+///
+/// `ticket` orders updates by age (older is smaller) so that an update that holds other keys
+/// can back off instead of deadlocking; `nonce` makes the lease unique, so a process whose
+/// lease expired can never release or overwrite the key under the next holder's lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub ticket: u64,
+    pub nonce: u64,
+}
+
+/// What [`Storage::lock_and_read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockedRead {
+    /// The key is ours until [`Storage::commit`]; `lease` is `None` for stores that only
+    /// serve one process and need no lease.
+    Acquired {
+        lease: Option<Lease>,
+        value: Option<Vec<u8>>,
+    },
+    /// Another update holds the key; `holder_ticket` is its age when the store knows it.
+    Busy { holder_ticket: Option<u64> },
+}
+
+/// The write-back an update ends with, applied by [`Storage::commit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// Nothing to write (the session was not touched, or the handler failed).
+    Nothing,
+    /// Unchanged, but its expiry restarts.
+    Touch(Duration),
+    /// Store these bytes, expiring after the TTL if one is given.
+    Write(&'a [u8], Option<Duration>),
+    /// Remove the session.
+    Delete,
+}
+
+/// A key-value store for encoded sessions.
+///
+/// Keys are `prefix:key` strings; values are opaque bytes. Implementations must honour TTLs
+/// on read (an expired value reads as `None`) and must be safe to call from many tasks at once.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// A short name for error messages and logs (`"memory"`, `"redis"`, ...).
+    fn name(&self) -> &'static str;
+
+    /// The stored value, or `None` if there is none or it expired.
+    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Stores `value`, replacing any previous one; it expires `ttl` after this write if given.
+    async fn write(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StorageError>;
+
+    /// Removes the value; removing a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+
+    /// Restarts the expiry of an existing value without rewriting it. The default reads and
+    /// rewrites; stores with a native expiry update override it.
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StorageError> {
+        if let Some(value) = self.read(key).await? {
+            self.write(key, &value, Some(ttl)).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the key for one update and reads it.
+    ///
+    /// Stores shared by several processes override this to take a lease that expires after
+    /// `lease` (so a crashed process cannot block a key for ever) and answer
+    /// [`LockedRead::Busy`] while another process holds it. The default, for single-process
+    /// stores, only reads: the middleware's in-process per-key lock already serializes updates.
+    async fn lock_and_read(
+        &self,
+        key: &str,
+        ticket: u64,
+        lease: Duration,
+    ) -> Result<LockedRead, StorageError> {
+        let _ = (ticket, lease);
+        Ok(LockedRead::Acquired {
+            lease: None,
+            value: self.read(key).await?,
+        })
+    }
+
+    /// Applies the update's write-back and releases its lease, if it holds one.
+    ///
+    /// A store that holds leases must refuse the change with
+    /// [`StorageErrorKind::LeaseLost`](crate::StorageErrorKind::LeaseLost) when the lease is no
+    /// longer the current one, and must apply the change and the release atomically.
+    async fn commit(
+        &self,
+        key: &str,
+        lease: Option<Lease>,
+        change: Change<'_>,
+    ) -> Result<(), StorageError> {
+        let _ = lease;
+        match change {
+            Change::Nothing => Ok(()),
+            Change::Touch(ttl) => self.touch(key, ttl).await,
+            Change::Write(value, ttl) => self.write(key, value, ttl).await,
+            Change::Delete => self.delete(key).await,
+        }
+    }
+
+    /// Whether this store holds cross-process leases in [`Storage::lock_and_read`].
+    fn shares_across_processes(&self) -> bool {
+        false
+    }
+}
+
+#[async_trait]
+impl<T: Storage + ?Sized> Storage for Arc<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        (**self).read(key).await
+    }
+    async fn write(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StorageError> {
+        (**self).write(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        (**self).delete(key).await
+    }
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StorageError> {
+        (**self).touch(key, ttl).await
+    }
+    async fn lock_and_read(
+        &self,
+        key: &str,
+        ticket: u64,
+        lease: Duration,
+    ) -> Result<LockedRead, StorageError> {
+        (**self).lock_and_read(key, ticket, lease).await
+    }
+    async fn commit(
+        &self,
+        key: &str,
+        lease: Option<Lease>,
+        change: Change<'_>,
+    ) -> Result<(), StorageError> {
+        (**self).commit(key, lease, change).await
+    }
+    fn shares_across_processes(&self) -> bool {
+        (**self).shares_across_processes()
+    }
+}

@@ -1,0 +1,95 @@
+//! Writing a session back after the handler: the second half of an update's session work.
+
+use crate::codec::Codec;
+use crate::context::Context;
+use crate::envelope;
+use crate::error::SessionError;
+use crate::load::storage_error;
+use crate::middleware::Shared;
+use crate::session::Session;
+use crate::slot::{Loaded, Origin, Slot};
+use crate::storage::Change;
+
+/// Closes the slot and applies its write-back, releasing the key. `handler_ok` is false when
+/// the handler failed: then nothing is written unless the middleware opted into
+/// `write_on_error`.
+pub(crate) async fn finish<S: Session>(
+    slot: &Slot<S>,
+    ctx: &Context,
+    handler_ok: bool,
+) -> Result<(), SessionError> {
+    let (loaded, held) = slot.close();
+    let (Some(held), Some(key)) = (held, slot.key.as_deref()) else {
+        // Never loaded (a lazy session the handler did not touch): no store traffic at all.
+        return Ok(());
+    };
+    let shared = &slot.shared;
+    let mut buffer = Vec::new();
+    let change = match loaded {
+        Some(loaded) if handler_ok || shared.options.write_on_error => {
+            plan(shared, key, &loaded, &mut buffer)?
+        }
+        _ => Change::Nothing,
+    };
+    let needs_store = held.lease.is_some() || change != Change::Nothing;
+    let result = if needs_store {
+        shared
+            .store
+            .commit(key, held.lease, change)
+            .await
+            .map_err(|source| storage_error::<S>(key, source))
+    } else {
+        Ok(())
+    };
+    drop(held);
+    ctx.key_released();
+    result
+}
+
+/// Decides what the store must do for this session, encoding into `buffer` if needed.
+fn plan<'b, S: Session>(
+    shared: &Shared<S>,
+    key: &str,
+    loaded: &Loaded<S>,
+    buffer: &'b mut Vec<u8>,
+) -> Result<Change<'b>, SessionError> {
+    let ttl = shared.options.ttl;
+    let unchanged = match (&loaded.origin, ttl) {
+        (Origin::Stored(_), Some(ttl)) => Change::Touch(ttl),
+        _ => Change::Nothing,
+    };
+    if loaded.cleared {
+        return Ok(match loaded.origin {
+            Origin::New => Change::Nothing,
+            Origin::Stored(_) | Origin::Unread => Change::Delete,
+        });
+    }
+    if !loaded.changed {
+        return Ok(unchanged);
+    }
+    encode(key, &loaded.value, buffer)?;
+    let same = match &loaded.origin {
+        Origin::Stored(bytes) => bytes[..] == buffer[..],
+        Origin::New => {
+            let mut initial = Vec::with_capacity(buffer.len());
+            encode(key, &S::initial(), &mut initial)?;
+            initial == *buffer
+        }
+        Origin::Unread => false,
+    };
+    if same {
+        Ok(unchanged)
+    } else {
+        Ok(Change::Write(buffer, ttl))
+    }
+}
+
+fn encode<S: Session>(key: &str, value: &S, out: &mut Vec<u8>) -> Result<(), SessionError> {
+    envelope::write_header(S::VERSION, out);
+    S::Codec::encode(value, out).map_err(|source| SessionError::Encode {
+        session: S::NAME,
+        key: key.to_owned(),
+        codec: <S::Codec as Codec>::NAME,
+        source,
+    })
+}

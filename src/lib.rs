@@ -1,0 +1,1 @@
+//! Integration tests and examples of bot-session live in tests/ and examples/.
