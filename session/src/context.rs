@@ -26,6 +26,7 @@ struct Inner {
     update: UpdateHolder,
     ids: SessionIds,
     migrate_to: Option<i64>,
+    kind: &'static str,
     ticket: u64,
     /// How many session keys this update holds locked, for deadlock avoidance.
     held_keys: AtomicUsize,
@@ -50,12 +51,14 @@ impl Context {
     {
         let ids = update.session_ids();
         let migrate_to = update.migrate_to_chat_id();
+        let kind = update.kind_name();
         let update = hold(update);
         Context {
             inner: Arc::new(Inner {
                 update,
                 ids,
                 migrate_to,
+                kind,
                 ticket,
                 held_keys: AtomicUsize::new(0),
                 slots: session_types
@@ -96,6 +99,11 @@ impl Context {
     /// The chat, user and thread ids of the update.
     pub fn ids(&self) -> SessionIds {
         self.inner.ids
+    }
+
+    /// The kind of update (`"message"`, `"inline_query"`, ...).
+    pub fn update_kind(&self) -> &'static str {
+        self.inner.kind
     }
 
     /// The new chat id, when this update announces that a group became a supergroup.

@@ -155,13 +155,14 @@ impl CodecError {
 pub enum SessionError {
     #[error(
         "session `{session}` has no key for this update: the `{strategy}` strategy needs {needs}, \
-         which this update does not carry; nothing was read or written for it \
+         which this update ({update_kind}) does not carry; nothing was read or written for it \
          (check `ctx.ids()` before touching the session, or pick a key strategy that fits this update)"
     )]
     NoKey {
         session: &'static str,
         strategy: &'static str,
         needs: &'static str,
+        update_kind: &'static str,
     },
 
     #[error(

@@ -26,6 +26,10 @@ pub trait SessionKeys {
     fn thread_id(&self) -> Option<i64> {
         None
     }
+    /// A short name of the update's kind (`"message"`, `"inline_query"`, ...), for messages.
+    fn kind_name(&self) -> &'static str {
+        "update"
+    }
     /// When a group became a supergroup: the new chat id its sessions move to.
     fn migrate_to_chat_id(&self) -> Option<i64> {
         None

@@ -142,11 +142,14 @@ impl<S: Session> Middleware for SessionMiddleware<S> {
     async fn handle(&self, ctx: Context, next: Next<'_>) -> HandlerResult {
         let Some(key) = self.storage_key(&ctx) else {
             // The update lacks the ids: the accessor says so; other sessions are unaffected.
-            self.install(&ctx, Slot::new(Arc::clone(&self.shared), None))?;
+            self.install(
+                &ctx,
+                Slot::new(Arc::clone(&self.shared), None, ctx.update_kind()),
+            )?;
             return next.run(ctx).await;
         };
         let slot = if S::LAZY {
-            Slot::new(Arc::clone(&self.shared), Some(key))
+            Slot::new(Arc::clone(&self.shared), Some(key), ctx.update_kind())
         } else {
             let (held, stored) = load::take_key(&self.shared, &ctx, &key, true).await?;
             match load::decode(&self.shared, &key, stored) {

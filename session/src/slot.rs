@@ -47,16 +47,23 @@ pub(crate) struct Slot<S: Session> {
     pub(crate) shared: Arc<Shared<S>>,
     /// `prefix:key`, or `None` when the update lacks the ids the key strategy needs.
     pub(crate) key: Option<String>,
+    /// The kind of update, for the error when there is no key.
+    update_kind: &'static str,
     state: Mutex<State<S>>,
     /// Makes concurrent first accesses of a lazy session (from joined futures) load it once.
     load_lock: tokio::sync::Mutex<()>,
 }
 
 impl<S: Session> Slot<S> {
-    pub(crate) fn new(shared: Arc<Shared<S>>, key: Option<String>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared<S>>,
+        key: Option<String>,
+        update_kind: &'static str,
+    ) -> Self {
         Slot {
             shared,
             key,
+            update_kind,
             state: Mutex::new(State {
                 loaded: None,
                 held: None,
@@ -86,6 +93,7 @@ impl<S: Session> Slot<S> {
             session: S::NAME,
             strategy: S::KEY.name(),
             needs: S::KEY.needs(),
+            update_kind: self.update_kind,
         })
     }
 
