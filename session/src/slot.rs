@@ -79,7 +79,7 @@ impl<S: Session> Slot<S> {
         loaded: Loaded<S>,
         held: Held,
     ) -> Self {
-        let slot = Self::new(shared, Some(key));
+        let slot = Self::new(shared, Some(key), "");
         {
             let mut state = slot.lock_state();
             state.loaded = Some(loaded);
