@@ -33,6 +33,9 @@ struct Inner {
     slots: Box<[SlotEntry]>,
 }
 
+// The Telegram update is large but kept inline on purpose: it is the common case, and boxing
+// it would cost an allocation per update.
+#[allow(clippy::large_enum_variant)]
 enum UpdateHolder {
     Telegram(Update),
     Other(Box<dyn Any + Send + Sync>),

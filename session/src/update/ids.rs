@@ -125,6 +125,12 @@ impl SessionKeys for Update {
             .and_then(|message| message.migrate_to_chat_id)
     }
 
+    fn migrate_from_chat_id(&self) -> Option<i64> {
+        self.kind()
+            .message()
+            .and_then(|message| message.migrate_from_chat_id)
+    }
+
     fn session_ids(&self) -> SessionIds {
         self.kind().session_ids()
     }
