@@ -14,7 +14,7 @@ use crate::storage::{Change, LockedRead};
 use crate::write_back;
 
 /// Longest pause between two attempts to take a key another process holds.
-const MAX_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_millis(8);
 
 /// Takes `key` for this update: the in-process lock, then the store's lease where the store
 /// is shared between processes. Returns the stored bytes when `read` is set (stores with
