@@ -154,10 +154,7 @@ impl Attrs {
             if list.tokens.is_empty() {
                 continue;
             }
-            let outcome = list.parse_nested_meta(|meta| {
-                parser.parse_one(&meta, errors)?;
-                Ok(())
-            });
+            let outcome = list.parse_nested_meta(|meta| parser.parse_one(&meta, errors));
             if let Err(error) = outcome {
                 errors.push(error);
             }

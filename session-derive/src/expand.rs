@@ -42,7 +42,15 @@ pub fn derive(input: &Input) -> TokenStream {
     };
     let lazy = input.lazy();
     let version = Literal::u32_unsuffixed(input.version());
-    let codec = format_ident!("{}", input.codec().type_name());
+    // Spanned at `codec = ...`, so a codec the runtime was built without is reported there.
+    let codec = match &input.attrs.codec {
+        Some(setting) => format_ident!(
+            "{}",
+            setting.value.type_name(),
+            span = setting.keyword.span()
+        ),
+        None => format_ident!("{}", input.codec().type_name()),
+    };
     let initial = match &input.attrs.initial {
         Some(setting) => {
             let path = &setting.value;

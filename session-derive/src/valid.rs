@@ -4,7 +4,7 @@ use quote::quote;
 use syn::{Data, Fields};
 
 use crate::ast::{Input, NameSource};
-use crate::attr::{KEY, KEY_WITH, MIGRATE, NAME, VERSION};
+use crate::attr::{KEY, KEY_WITH, MIGRATE, NAME, SESSION, VERSION};
 use crate::errors::Errors;
 use crate::name;
 
@@ -14,6 +14,7 @@ impl Input<'_> {
     /// Records every rule the input breaks.
     pub fn validate(&self, errors: &mut Errors) {
         self.check_shape(errors);
+        self.check_field_attrs(errors);
         self.check_generics(errors);
         self.check_name(errors);
         self.check_prefix(errors);
@@ -58,6 +59,26 @@ impl Input<'_> {
                      named fields, e.g. {EXAMPLE}"
                 ),
             ),
+        }
+    }
+
+    /// `session` is a helper attribute of the derive, so rustc accepts it anywhere inside the
+    /// struct; only the struct's own has a meaning.
+    fn check_field_attrs(&self, errors: &mut Errors) {
+        let Data::Struct(data) = self.data() else {
+            return;
+        };
+        let ident = self.ident;
+        for attr in data.fields.iter().flat_map(|field| &field.attrs) {
+            if attr.path() == &SESSION {
+                errors.spanned(
+                    attr,
+                    format_args!(
+                        "`#[session(...)]` configures the whole session: put it on the struct \
+                         (above `struct {ident}`), not on a field"
+                    ),
+                );
+            }
         }
     }
 
