@@ -25,7 +25,7 @@ use std::time::Duration;
 use bot_session::{Composer, Update};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -39,6 +39,8 @@ use crate::replies::{Outbox, Reply};
 
 /// The largest body accepted; Telegram's updates are a few KiB.
 pub const MAX_BODY: usize = 1 << 20;
+/// How long a client may take to send a body once its headers are in.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Updates handled at once; further requests wait their turn.
 const MAX_IN_FLIGHT: usize = 256;
 /// How long Ctrl-C waits for requests in flight before leaving anyway.
@@ -176,17 +178,28 @@ impl Server {
                 "wrong or missing X-Telegram-Bot-Api-Secret-Token",
             );
         }
-        let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-            Ok(body) => body.to_bytes(),
-            Err(err) if err.is::<LengthLimitError>() => {
+        // A declared length over the limit is refused before reading; a body without one is
+        // cut off once it passes the limit.
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_BODY as u64) {
+            return text(StatusCode::BAD_REQUEST, "the body is over 1 MiB");
+        }
+        let reading = Limited::new(request.into_body(), MAX_BODY).collect();
+        let body = match tokio::time::timeout(BODY_TIMEOUT, reading).await {
+            Ok(Ok(body)) => body.to_bytes(),
+            Ok(Err(err)) if err.is::<LengthLimitError>() => {
                 return text(StatusCode::BAD_REQUEST, "the body is over 1 MiB");
             }
-            Err(err) => {
+            Ok(Err(err)) => {
                 return text(
                     StatusCode::BAD_REQUEST,
                     &format!("cannot read the body: {err}"),
                 );
             }
+            Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "the body took too long"),
         };
         let update: Update = match serde_json::from_slice(&body) {
             Ok(update) => update,
