@@ -56,5 +56,4 @@ pub mod __private {
     pub use core::result::Result;
     pub use core::time::Duration;
     pub use std::sync::LazyLock;
-
 }
