@@ -393,14 +393,12 @@ impl Inner {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, StorageError> {
         let client = self.client(op).await?;
-        let statement = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|err| pg_error(op, err))?;
-        client
-            .execute(&statement, params)
-            .await
-            .map_err(|err| pg_error(op, err))
+        let result = async {
+            let statement = client.prepare_cached(sql).await?;
+            client.execute(&statement, params).await
+        }
+        .await;
+        result.map_err(|err| failed(op, client, err))
     }
 
     async fn query_opt(
@@ -410,15 +408,28 @@ impl Inner {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<tokio_postgres::Row>, StorageError> {
         let client = self.client(op).await?;
-        let statement = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|err| pg_error(op, err))?;
-        client
-            .query_opt(&statement, params)
-            .await
-            .map_err(|err| pg_error(op, err))
+        let result = async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query_opt(&statement, params).await
+        }
+        .await;
+        result.map_err(|err| failed(op, client, err))
     }
+}
+
+/// Turns a failed statement into the error to report, and keeps a connection that broke out
+/// of the pool: the pool's own check (`is_closed`) may not see it closed yet, and handing it to
+/// the next operation would fail that one too.
+fn failed(
+    op: StorageOp,
+    client: deadpool_postgres::Client,
+    err: tokio_postgres::Error,
+) -> StorageError {
+    let error = pg_error(op, err);
+    if error.kind() == StorageErrorKind::Unavailable {
+        drop(deadpool_postgres::Object::take(client));
+    }
+    error
 }
 
 /// The background sweep: a batch of expired rows every `every`, until the store is dropped.
