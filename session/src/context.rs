@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::error::SessionError;
-use crate::keys::{SessionIds, SessionKeys};
+use crate::keys::{ChatMigration, SessionIds, SessionKeys};
 use crate::session::Session;
 use crate::session_mut::SessionMut;
 use crate::slot::Slot;
@@ -25,7 +25,7 @@ pub struct Context {
 struct Inner {
     update: UpdateHolder,
     ids: SessionIds,
-    migrate_to: Option<i64>,
+    migration: Option<ChatMigration>,
     kind: &'static str,
     ticket: u64,
     /// How many session keys this update holds locked, for deadlock avoidance.
@@ -33,6 +33,9 @@ struct Inner {
     slots: Box<[SlotEntry]>,
 }
 
+// The Telegram update is large but kept inline on purpose: it is the common case, and boxing
+// it would cost an allocation per update.
+#[allow(clippy::large_enum_variant)]
 enum UpdateHolder {
     Telegram(Update),
     Other(Box<dyn Any + Send + Sync>),
@@ -50,14 +53,14 @@ impl Context {
         U: SessionKeys + Send + Sync + 'static,
     {
         let ids = update.session_ids();
-        let migrate_to = update.migrate_to_chat_id();
+        let migration = update.chat_migration();
         let kind = update.kind_name();
         let update = hold(update);
         Context {
             inner: Arc::new(Inner {
                 update,
                 ids,
-                migrate_to,
+                migration,
                 kind,
                 ticket,
                 held_keys: AtomicUsize::new(0),
@@ -106,9 +109,9 @@ impl Context {
         self.inner.kind
     }
 
-    /// The new chat id, when this update announces that a group became a supergroup.
-    pub fn migrate_to_chat_id(&self) -> Option<i64> {
-        self.inner.migrate_to
+    /// The old and new chat ids, when this update announces that a group became a supergroup.
+    pub fn chat_migration(&self) -> Option<ChatMigration> {
+        self.inner.migration
     }
 
     /// The session `S`, already loaded (eager sessions, or lazy ones after their first load).

@@ -15,6 +15,13 @@ pub struct SessionIds {
     pub thread: Option<i64>,
 }
 
+/// A group became a supergroup: its chat id changed from `from` to `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatMigration {
+    pub from: i64,
+    pub to: i64,
+}
+
 /// Supplies the ids sessions are keyed by. Implemented for the Telegram [`Update`](crate::Update);
 /// implement it for another framework's update type to use bot-session with it.
 pub trait SessionKeys {
@@ -33,6 +40,20 @@ pub trait SessionKeys {
     /// When a group became a supergroup: the new chat id its sessions move to.
     fn migrate_to_chat_id(&self) -> Option<i64> {
         None
+    }
+    /// In the new supergroup's first message: the old group's chat id its sessions come from.
+    fn migrate_from_chat_id(&self) -> Option<i64> {
+        None
+    }
+    /// `(old chat id, new chat id)` when the update announces a group → supergroup migration,
+    /// from either side of it.
+    fn chat_migration(&self) -> Option<ChatMigration> {
+        let chat = self.chat_id()?;
+        match (self.migrate_to_chat_id(), self.migrate_from_chat_id()) {
+            (Some(to), _) => Some(ChatMigration { from: chat, to }),
+            (None, Some(from)) => Some(ChatMigration { from, to: chat }),
+            (None, None) => None,
+        }
     }
     /// All ids at once.
     fn session_ids(&self) -> SessionIds {
@@ -127,34 +148,20 @@ impl KeyStrategy {
         true
     }
 
-    /// The key a session of this strategy had under the chat id `old_chat`, for moving sessions
-    /// when a group becomes a supergroup. `None` for strategies that do not contain the chat id.
-    pub(crate) fn rekey_for_chat(
-        &self,
-        prefix: &str,
-        ids: SessionIds,
-        chat: i64,
-    ) -> Option<String> {
-        let mut out = String::with_capacity(prefix.len() + 24);
-        out.push_str(prefix);
-        out.push(':');
-        match *self {
-            KeyStrategy::Chat => push_id(&mut out, chat),
-            KeyStrategy::ChatThread => {
-                push_id(&mut out, chat);
-                if let Some(thread) = ids.thread {
-                    out.push(':');
-                    push_id(&mut out, thread);
-                }
-            }
-            KeyStrategy::ChatUser => {
-                push_id(&mut out, ids.user?);
+    /// The storage key of the session of `chat` itself, for strategies whose key is the chat
+    /// alone (`chat`, and `chat_thread` outside topics); `None` for the others, whose sessions
+    /// are not moved when a group becomes a supergroup.
+    pub(crate) fn chat_key(&self, prefix: &str, ids: SessionIds, chat: i64) -> Option<String> {
+        match (*self, ids.thread) {
+            (KeyStrategy::Chat, _) | (KeyStrategy::ChatThread, None) => {
+                let mut out = String::with_capacity(prefix.len() + 24);
+                out.push_str(prefix);
                 out.push(':');
                 push_id(&mut out, chat);
+                Some(out)
             }
-            _ => return None,
+            _ => None,
         }
-        Some(out)
     }
 }
 
@@ -252,27 +259,22 @@ mod tests {
     }
 
     #[test]
-    fn rekey_moves_only_chat_based_keys() {
+    fn only_chat_keyed_sessions_have_a_chat_key() {
         let ids = SessionIds {
             chat: Some(-1),
             user: Some(5),
             thread: None,
         };
         assert_eq!(
-            KeyStrategy::Chat.rekey_for_chat("c", ids, -1009).unwrap(),
+            KeyStrategy::Chat.chat_key("c", ids, -1009).unwrap(),
             "c:-1009"
         );
         assert_eq!(
-            KeyStrategy::ChatUser
-                .rekey_for_chat("c", ids, -1009)
-                .unwrap(),
-            "c:5:-1009"
+            KeyStrategy::ChatThread.chat_key("c", ids, -1009).unwrap(),
+            "c:-1009"
         );
-        assert!(KeyStrategy::User.rekey_for_chat("c", ids, -1009).is_none());
-        assert!(
-            KeyStrategy::Global
-                .rekey_for_chat("c", ids, -1009)
-                .is_none()
-        );
+        assert!(KeyStrategy::ChatUser.chat_key("c", ids, -1009).is_none());
+        assert!(KeyStrategy::User.chat_key("c", ids, -1009).is_none());
+        assert!(KeyStrategy::Global.chat_key("c", ids, -1009).is_none());
     }
 }

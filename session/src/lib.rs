@@ -1,6 +1,7 @@
 #![doc = include_str!("../../README.md")]
 #![forbid(unsafe_code)]
 
+mod chat_migration;
 mod clock;
 mod codec;
 mod composer;
@@ -11,6 +12,7 @@ mod key_locks;
 mod keys;
 mod load;
 mod middleware;
+mod runner;
 mod session;
 mod session_mut;
 mod slot;
@@ -21,7 +23,7 @@ mod write_back;
 pub use async_trait::async_trait;
 pub use bot_session_derive::Session;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use codec::{Codec, Json};
+pub use codec::{Cbor, Codec, Json, Postcard};
 pub use composer::{Composer, Middleware, Next};
 pub use context::Context;
 pub use error::{
@@ -29,8 +31,9 @@ pub use error::{
     StorageOp,
 };
 pub use key_locks::KeyLocks;
-pub use keys::{KeyStrategy, SessionIds, SessionKeys};
+pub use keys::{ChatMigration, KeyStrategy, SessionIds, SessionKeys};
 pub use middleware::SessionMiddleware;
+pub use runner::RunReport;
 pub use session::{Session, StoredData};
 pub use session_mut::SessionMut;
 pub use storage::{CountingStorage, MemoryStorage, Storage, StoreStats};
@@ -39,7 +42,7 @@ pub use update::Update;
 /// What `#[derive(Session)]` expands to refers to; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::codec::Json;
+    pub use crate::codec::{Cbor, Json, Postcard};
     pub use crate::context::Context;
     pub use crate::error::{HandlerError, SessionError};
     pub use crate::key_locks::KeyLocks;

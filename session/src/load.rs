@@ -11,9 +11,10 @@ use crate::middleware::Shared;
 use crate::session::{Session, StoredData};
 use crate::slot::{Held, Loaded, Origin};
 use crate::storage::{Change, LockedRead};
+use crate::write_back;
 
 /// Longest pause between two attempts to take a key another process holds.
-const MAX_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_millis(8);
 
 /// Takes `key` for this update: the in-process lock, then the store's lease where the store
 /// is shared between processes. Returns the stored bytes when `read` is set (stores with
@@ -102,13 +103,9 @@ pub(crate) async fn give_back<S: Session>(
     key: &str,
     held: Held,
 ) {
-    if held.lease.is_some() {
-        if let Err(err) = shared.store.commit(key, held.lease, Change::Nothing).await {
-            tracing::warn!(session = S::NAME, key, error = %err, "could not release the lease; it will expire");
-        }
+    if let Err(err) = write_back::commit(shared, ctx, key, held, Change::Nothing).await {
+        tracing::warn!(session = S::NAME, key, error = %err, "could not release the lease; it will expire");
     }
-    drop(held);
-    ctx.key_released();
 }
 
 /// Turns stored bytes into the session value, migrating older schema versions.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::chat_migration;
 use crate::composer::{Middleware, Next};
 use crate::context::Context;
 use crate::error::HandlerResult;
@@ -24,6 +25,7 @@ pub(crate) struct Options {
     pub(crate) reset_on_corrupt: bool,
     pub(crate) lease: Duration,
     pub(crate) lock_wait: Duration,
+    pub(crate) migrate_chats: bool,
 }
 
 /// What every update's slot of one session type shares: the store and the settings.
@@ -71,6 +73,7 @@ impl<S: Session> SessionMiddleware<S> {
                     reset_on_corrupt: false,
                     lease: Duration::from_secs(30),
                     lock_wait: Duration::from_secs(30),
+                    migrate_chats: true,
                 },
                 session: PhantomData,
             }),
@@ -117,6 +120,19 @@ impl<S: Session> SessionMiddleware<S> {
         self
     }
 
+    /// Move a group's sessions to its new chat id when it becomes a supergroup (on by
+    /// default; only sessions keyed by the chat alone move, see the README).
+    pub fn migrate_chats(mut self, enabled: bool) -> Self {
+        self.options().migrate_chats = enabled;
+        self
+    }
+
+    /// How many keys of this session type are held or waited for right now, in this process
+    /// (for monitoring: it drops back to zero when no update is in flight).
+    pub fn keys_in_flight(&self) -> usize {
+        S::__key_locks().len()
+    }
+
     fn storage_key(&self, ctx: &Context) -> Option<String> {
         let mut key = String::with_capacity(S::PREFIX.len() + 24);
         S::KEY
@@ -148,6 +164,7 @@ impl<S: Session> Middleware for SessionMiddleware<S> {
             )?;
             return next.run(ctx).await;
         };
+        let key = chat_migration::follow(&self.shared, &ctx, key).await?;
         let slot = if S::LAZY {
             Slot::new(Arc::clone(&self.shared), Some(key), ctx.update_kind())
         } else {

@@ -7,7 +7,7 @@ use crate::error::SessionError;
 use crate::load::storage_error;
 use crate::middleware::Shared;
 use crate::session::Session;
-use crate::slot::{Loaded, Origin, Slot};
+use crate::slot::{Held, Loaded, Origin, Slot};
 use crate::storage::Change;
 
 /// Closes the slot and applies its write-back, releasing the key. `handler_ok` is false when
@@ -31,6 +31,17 @@ pub(crate) async fn finish<S: Session>(
         }
         _ => Change::Nothing,
     };
+    commit(shared, ctx, key, held, change).await
+}
+
+/// Applies `change` to `key` and releases the key (the store's lease and the in-process lock).
+pub(crate) async fn commit<S: Session>(
+    shared: &Shared<S>,
+    ctx: &Context,
+    key: &str,
+    held: Held,
+    change: Change<'_>,
+) -> Result<(), SessionError> {
     let needs_store = held.lease.is_some() || change != Change::Nothing;
     let result = if needs_store {
         shared

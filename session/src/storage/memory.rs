@@ -29,8 +29,10 @@ impl Entry {
     }
 }
 
+type Shard = Mutex<HashMap<Box<str>, Entry>>;
+
 struct Inner {
-    shards: Box<[Mutex<HashMap<Box<str>, Entry>>]>,
+    shards: Box<[Shard]>,
     hasher: RandomState,
     clock: Arc<dyn Clock>,
     writes: AtomicUsize,

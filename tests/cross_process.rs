@@ -1,0 +1,266 @@
+//! No lost updates across bot processes that share Redis or PostgreSQL.
+//!
+//! Each test spawns worker processes: this same test binary, re-run with only the ignored
+//! `cross_process_worker` test selected and its task in `BOT_SESSION_WORKER`. A worker handles
+//! its share of updates with 64 in flight, printing `ack <update_id>` once an update's
+//! write-back is confirmed; the parent then reads every session back from the store.
+
+mod helpers;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bot_session::{Composer, Context, Session, Storage};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+#[derive(Session, Serialize, Deserialize, Default)]
+#[session(key = "chat")]
+struct Tally {
+    count: u64,
+}
+
+const PROCESSES: usize = 4;
+const PER_PROCESS: i64 = 5_000;
+const CHATS: i64 = 50;
+const IN_FLIGHT: usize = 64;
+
+/// The server URL for `backend`, or `None` (with a note) when it is not configured locally.
+/// In CI a missing server is a failure, never a skip.
+fn server_url(backend: &str) -> Option<String> {
+    let var = match backend {
+        "redis" => "BOT_SESSION_REDIS_URL",
+        _ => "BOT_SESSION_POSTGRES_URL",
+    };
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{var} is not set: .ci/run must start the {backend} server for this test")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set (start a {backend} server to run this test)");
+            None
+        }
+    }
+}
+
+async fn connect(backend: &str, url: &str, namespace: &str) -> Arc<dyn Storage> {
+    match backend {
+        #[cfg(feature = "redis")]
+        "redis" => Arc::new(
+            bot_session::RedisStorage::builder(url)
+                .key_prefix(format!("{namespace}:"))
+                .connect()
+                .await
+                .expect("connect to redis"),
+        ),
+        #[cfg(feature = "postgres")]
+        "postgres" => Arc::new(
+            bot_session::PostgresStorage::builder(url)
+                .table(namespace)
+                .connect()
+                .await
+                .expect("connect to postgres"),
+        ),
+        other => panic!("backend {other} is not compiled in (enable its cargo feature)"),
+    }
+}
+
+/// One worker process's share of the updates. Does nothing unless spawned by a test below.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a worker process of the cross-process tests; it is spawned by them"]
+async fn cross_process_worker() {
+    let Ok(task) = std::env::var("BOT_SESSION_WORKER") else {
+        return;
+    };
+    let parts: Vec<&str> = task.split('|').collect();
+    let [backend, url, namespace, index, lease_ms] = parts[..] else {
+        panic!("bad BOT_SESSION_WORKER: {task}");
+    };
+    let index: i64 = index.parse().unwrap();
+    let lease = Duration::from_millis(lease_ms.parse().unwrap());
+    let store = connect(backend, url, namespace).await;
+    let bot = Composer::new()
+        .with(Tally::middleware(store).lease(lease).lock_wait(Duration::from_secs(60)))
+        .handler(async |ctx: Context| {
+            // Read, await, write: the pattern that loses updates without per-key locking.
+            let c = ctx.tally()?.count;
+            tokio::task::yield_now().await;
+            ctx.tally()?.count = c + 1;
+            Ok(())
+        });
+    let window = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut tasks = JoinSet::new();
+    for i in 0..PER_PROCESS {
+        let update_id = index * PER_PROCESS + i + 1;
+        let update = helpers::message(update_id, -(1 + update_id % CHATS), update_id, "x");
+        let permit = Arc::clone(&window).acquire_owned().await.unwrap();
+        let bot = bot.clone();
+        tasks.spawn(async move {
+            let result = bot.handle_update(update).await;
+            drop(permit);
+            match result {
+                Ok(()) => println!("ack {update_id}"),
+                Err(err) => println!("failed {update_id}: {err}"),
+            }
+            result.is_ok()
+        });
+    }
+    let mut failed = 0;
+    while let Some(ok) = tasks.join_next().await {
+        if !ok.unwrap() {
+            failed += 1;
+        }
+    }
+    println!("done failed={failed}");
+}
+
+fn spawn_worker(backend: &str, url: &str, namespace: &str, index: usize, lease_ms: u64) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["cross_process_worker", "--exact", "--ignored", "--nocapture"])
+        .env(
+            "BOT_SESSION_WORKER",
+            format!("{backend}|{url}|{namespace}|{index}|{lease_ms}"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn a worker process")
+}
+
+/// What a worker printed: its acknowledged updates, failures, and whether it finished.
+#[derive(Default, Debug)]
+struct WorkerLog {
+    acked: u64,
+    failures: Vec<String>,
+    done: bool,
+}
+
+fn unique_namespace(backend: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("xp_{backend}_{}_{nanos}", std::process::id())
+}
+
+async fn sum_tallies(store: &dyn Storage) -> u64 {
+    let mut sum = 0;
+    for chat in 1..=CHATS {
+        if let Some(bytes) = store.read(&format!("tally:{}", -chat)).await.unwrap() {
+            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            sum += value["count"].as_u64().unwrap();
+        }
+    }
+    sum
+}
+
+/// Reads a worker's output until it exits, or until `stop_after_acks` acks have been seen.
+async fn follow(child: &mut Child, stop_after_acks: Option<u64>) -> WorkerLog {
+    let stdout = child.stdout.as_mut().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut log = WorkerLog::default();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.starts_with("ack ") {
+            log.acked += 1;
+            if stop_after_acks.is_some_and(|n| log.acked >= n) {
+                break;
+            }
+        } else if line.starts_with("failed ") {
+            log.failures.push(line);
+        } else if line.starts_with("done ") {
+            log.done = true;
+        }
+    }
+    log
+}
+
+async fn four_processes_lose_nothing(backend: &str) {
+    let Some(url) = server_url(backend) else {
+        return;
+    };
+    let namespace = unique_namespace(backend);
+    // Create the table (PostgreSQL) before the workers race to.
+    let store = connect(backend, &url, &namespace).await;
+    let mut children: Vec<Child> = (0..PROCESSES)
+        .map(|i| spawn_worker(backend, &url, &namespace, i, 5_000))
+        .collect();
+    let mut acked = 0;
+    for child in &mut children {
+        let log = tokio::time::timeout(Duration::from_secs(300), follow(child, None))
+            .await
+            .expect("a worker process did not finish in time");
+        assert!(log.done && log.failures.is_empty(), "worker failed: {log:?}");
+        assert!(child.wait().await.unwrap().success());
+        acked += log.acked;
+    }
+    assert_eq!(acked, PROCESSES as u64 * PER_PROCESS as u64);
+    assert_eq!(sum_tallies(&*store).await, acked, "increments were lost across processes");
+}
+
+/// A worker is killed with SIGKILL while it holds leases: the others go on once the leases
+/// expire, and every update any worker acknowledged is in the store.
+async fn killed_worker_loses_nothing_acknowledged(backend: &str) {
+    let Some(url) = server_url(backend) else {
+        return;
+    };
+    let namespace = unique_namespace(backend);
+    let store = connect(backend, &url, &namespace).await;
+    let lease_ms = 1_000;
+    let mut children: Vec<Child> = (0..PROCESSES)
+        .map(|i| spawn_worker(backend, &url, &namespace, i, lease_ms))
+        .collect();
+    let victim_log = tokio::time::timeout(
+        Duration::from_secs(120),
+        follow(&mut children[0], Some(PER_PROCESS as u64 / 5)),
+    )
+    .await
+    .expect("the first worker made no progress");
+    children[0].start_kill().unwrap();
+    // Acks already written to the pipe before the kill still count.
+    let rest = follow(&mut children[0], None).await;
+    let _ = children[0].wait().await;
+    let mut acked = victim_log.acked + rest.acked;
+    for child in &mut children[1..] {
+        let log = tokio::time::timeout(Duration::from_secs(300), follow(child, None))
+            .await
+            .expect("a worker stalled after another was killed");
+        assert!(log.done && log.failures.is_empty(), "worker failed: {log:?}");
+        acked += log.acked;
+    }
+    let sum = sum_tallies(&*store).await;
+    // Updates in flight at the kill may have been written without being acknowledged.
+    assert!(
+        sum >= acked && sum <= acked + IN_FLIGHT as u64,
+        "sum {sum} vs {acked} acknowledged: an acknowledged update was lost or one counted twice"
+    );
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_four_processes_lose_nothing() {
+    four_processes_lose_nothing("redis").await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_worker_loses_nothing_acknowledged() {
+    killed_worker_loses_nothing_acknowledged("redis").await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_four_processes_lose_nothing() {
+    four_processes_lose_nothing("postgres").await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_worker_loses_nothing_acknowledged() {
+    killed_worker_loses_nothing_acknowledged("postgres").await;
+}

@@ -1,0 +1,448 @@
+//! The middleware's rules, each proven by counting what reaches the store.
+
+mod helpers;
+
+use std::time::Duration;
+
+use bot_session::{
+    Composer, Context, CountingStorage, HandlerResult, ManualClock, MemoryStorage, Session,
+    SessionError, Storage, StoreStats,
+};
+use helpers::{inline_query, message, migrate_from, migrate_to, poll, private};
+use serde::{Deserialize, Serialize};
+
+#[derive(Session, Serialize, Deserialize, Default, Debug, PartialEq)]
+#[session(key = "chat")]
+struct Counter {
+    count: u64,
+}
+
+#[derive(Session, Serialize, Deserialize, Default, Debug, PartialEq)]
+#[session(key = "user", name = "prefs", lazy)]
+struct UserPrefs {
+    lang: String,
+}
+
+#[derive(Session, Serialize, Deserialize, Default, Debug, PartialEq)]
+#[session(key = "chat", ttl = 60)]
+struct Expiring {
+    hits: u64,
+}
+
+fn counting() -> CountingStorage<MemoryStorage> {
+    CountingStorage::new(MemoryStorage::new())
+}
+
+fn stats(reads: u64, writes: u64, deletes: u64) -> StoreStats {
+    StoreStats {
+        reads,
+        writes,
+        deletes,
+        touches: 0,
+    }
+}
+
+async fn stored(store: &impl Storage, key: &str) -> Option<String> {
+    store
+        .read(key)
+        .await
+        .unwrap()
+        .map(|bytes| String::from_utf8(bytes).unwrap())
+}
+
+#[tokio::test]
+async fn eager_reads_once_before_the_handler_and_writes_changes() {
+    let store = counting();
+    let bot = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            ctx.counter()?.count += 1;
+            ctx.counter()?.count += 1;
+            Ok(())
+        });
+    bot.handle_update(private(1, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(1, 1, 0));
+    assert_eq!(stored(store.inner(), "counter:7").await.unwrap(), r#"{"count":2}"#);
+
+    let idle = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .handler(async |_ctx: Context| Ok(()));
+    store.reset();
+    idle.handle_update(private(2, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(1, 0, 0), "eager reads even when untouched, writes nothing");
+}
+
+#[tokio::test]
+async fn unchanged_values_are_not_written() {
+    let store = counting();
+    let bot = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            let mut counter = ctx.counter()?;
+            // A mutable access that leaves the value as it was.
+            let count = counter.count;
+            counter.count = count;
+            Ok(())
+        });
+    bot.handle_update(private(1, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(1, 0, 0), "an untouched new session is not stored");
+    store.inner().write("counter:7", br#"{"count":5}"#, None).await.unwrap();
+    store.reset();
+    bot.handle_update(private(2, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(1, 0, 0), "an unchanged stored session is not rewritten");
+}
+
+#[tokio::test]
+async fn lazy_untouched_costs_nothing_and_loads_once() {
+    let store = counting();
+    let untouched = Composer::new()
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(async |_ctx: Context| Ok(()));
+    untouched.handle_update(private(1, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(0, 0, 0));
+
+    let touched = Composer::new()
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            for _ in 0..3 {
+                let lang = ctx.prefs().await?.lang.clone();
+                ctx.prefs().await?.lang = format!("{lang}x");
+            }
+            Ok(())
+        });
+    touched.handle_update(private(2, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(1, 1, 0));
+    assert_eq!(stored(store.inner(), "prefs:7").await.unwrap(), r#"{"lang":"xxx"}"#);
+}
+
+#[tokio::test]
+async fn lazy_assignment_before_reading_does_not_read() {
+    let store = counting();
+    let bot = Composer::new()
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            ctx.replace_session(UserPrefs { lang: "de".into() }).await?;
+            assert_eq!(ctx.prefs().await?.lang, "de");
+            Ok(())
+        });
+    bot.handle_update(private(1, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(0, 1, 0));
+    assert_eq!(stored(store.inner(), "prefs:7").await.unwrap(), r#"{"lang":"de"}"#);
+}
+
+#[tokio::test]
+async fn clear_deletes_and_replace_overwrites() {
+    let store = counting();
+    store.inner().write("counter:7", br#"{"count":5}"#, None).await.unwrap();
+    let clear = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            let mut counter = ctx.counter()?;
+            assert_eq!(counter.count, 5);
+            counter.clear();
+            assert_eq!(counter.count, 0, "a cleared session reads as initial");
+            Ok(())
+        });
+    clear.handle_update(private(1, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(1, 0, 1));
+    assert_eq!(stored(store.inner(), "counter:7").await, None);
+
+    let replace = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            let old = ctx.counter()?.replace(Counter { count: 40 });
+            assert_eq!(old, Counter { count: 0 });
+            ctx.counter()?.count += 2;
+            Ok(())
+        });
+    store.reset();
+    replace.handle_update(private(2, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(1, 1, 0));
+    assert_eq!(stored(store.inner(), "counter:7").await.unwrap(), r#"{"count":42}"#);
+
+    let clear_new = Composer::new()
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            ctx.clear_session::<UserPrefs>().await?;
+            Ok(())
+        });
+    store.reset();
+    clear_new.handle_update(private(3, 8)).await.unwrap();
+    assert_eq!(store.stats(), stats(0, 0, 1), "clearing unread deletes without reading");
+}
+
+#[tokio::test]
+async fn handler_error_writes_nothing_unless_opted_in() {
+    async fn failing(ctx: Context) -> HandlerResult {
+        ctx.counter()?.count += 1;
+        ctx.prefs().await?.lang = "fr".into();
+        Err("the handler failed".into())
+    }
+    let store = counting();
+    store.inner().write("counter:7", br#"{"count":5}"#, None).await.unwrap();
+    let bot = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(failing);
+    let err = bot.handle_update(private(1, 7)).await.unwrap_err();
+    assert_eq!(err.to_string(), "the handler failed");
+    assert_eq!(store.stats(), stats(2, 0, 0));
+    assert_eq!(stored(store.inner(), "counter:7").await.unwrap(), r#"{"count":5}"#);
+
+    let opted_in = Composer::new()
+        .with(Counter::middleware(store.clone()).write_on_error(true))
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(failing);
+    store.reset();
+    opted_in.handle_update(private(2, 7)).await.unwrap_err();
+    assert_eq!(store.stats(), stats(2, 1, 0), "only the opted-in session is written");
+    assert_eq!(stored(store.inner(), "counter:7").await.unwrap(), r#"{"count":6}"#);
+    assert_eq!(stored(store.inner(), "prefs:7").await, None);
+}
+
+#[tokio::test]
+async fn update_without_chat_is_no_key_and_other_sessions_work() {
+    let store = counting();
+    let bot = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            let err = ctx.counter().unwrap_err();
+            let SessionError::NoKey {
+                session, strategy, ..
+            } = &err
+            else {
+                panic!("expected NoKey, got {err}");
+            };
+            assert_eq!((*session, *strategy), ("counter", "chat"));
+            let text = err.to_string();
+            assert!(text.contains("`counter`") && text.contains("chat") && text.contains("inline_query"), "{text}");
+            ctx.prefs().await?.lang = "en".into();
+            Ok(())
+        });
+    bot.handle_update(inline_query(1, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(1, 1, 0), "only the user-keyed session touched the store");
+    assert_eq!(stored(store.inner(), "prefs:7").await.unwrap(), r#"{"lang":"en"}"#);
+
+    let no_ids = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            assert!(matches!(ctx.counter(), Err(SessionError::NoKey { .. })));
+            assert!(matches!(ctx.prefs().await, Err(SessionError::NoKey { .. })));
+            Ok(())
+        });
+    store.reset();
+    no_ids.handle_update(poll(2)).await.unwrap();
+    assert_eq!(store.stats(), stats(0, 0, 0));
+}
+
+#[tokio::test]
+async fn session_types_in_one_store_stay_apart() {
+    #[derive(Session, Serialize, Deserialize, Default)]
+    #[session(key = "chat", prefix = "other")]
+    struct OtherCounter {
+        count: u64,
+    }
+    #[derive(Session, Serialize, Deserialize, Default)]
+    #[session(key = "chat_user")]
+    struct Membership {
+        messages: u64,
+    }
+    let store = MemoryStorage::new();
+    let bot = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .with(OtherCounter::middleware(store.clone()))
+        .with(Membership::middleware(store.clone()))
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            ctx.counter()?.count += 1;
+            ctx.other_counter()?.count += 100;
+            ctx.membership()?.messages += 1;
+            let text = ctx.update().and_then(|u| u.message.as_ref()).and_then(|m| m.text.clone());
+            ctx.prefs().await?.lang = text.unwrap_or_default();
+            Ok(())
+        });
+    bot.handle_update(message(1, -100, 1, "a")).await.unwrap();
+    bot.handle_update(message(2, -100, 2, "b")).await.unwrap();
+    bot.handle_update(message(3, 1, 1, "c")).await.unwrap();
+    assert_eq!(
+        store.keys(),
+        [
+            "counter:-100",
+            "counter:1",
+            "membership:1:-100",
+            "membership:1:1",
+            "membership:2:-100",
+            "other:-100",
+            "other:1",
+            "prefs:1",
+            "prefs:2",
+        ]
+    );
+    assert_eq!(stored(&store, "counter:-100").await.unwrap(), r#"{"count":2}"#);
+    assert_eq!(stored(&store, "other:-100").await.unwrap(), r#"{"count":200}"#);
+    assert_eq!(stored(&store, "prefs:1").await.unwrap(), r#"{"lang":"c"}"#);
+}
+
+#[tokio::test]
+async fn ttl_expires_untouched_sessions_and_refreshes_on_use() {
+    let clock = ManualClock::default();
+    let store = CountingStorage::new(MemoryStorage::with_clock(clock.clone()));
+    let bump = Composer::new()
+        .with(Expiring::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            ctx.expiring()?.hits += 1;
+            Ok(())
+        });
+    let look = Composer::new()
+        .with(Expiring::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            let _ = ctx.expiring()?.hits;
+            Ok(())
+        });
+    bump.handle_update(private(1, 7)).await.unwrap();
+    clock.advance(Duration::from_secs(50));
+    // Read but unchanged: no rewrite, only a touch that restarts the 60 s.
+    store.reset();
+    look.handle_update(private(2, 7)).await.unwrap();
+    assert_eq!(store.stats(), StoreStats { reads: 1, writes: 0, deletes: 0, touches: 1 });
+    clock.advance(Duration::from_secs(50));
+    bump.handle_update(private(3, 7)).await.unwrap();
+    assert_eq!(stored(store.inner(), "expiring:7").await.unwrap(), r#"{"hits":2}"#);
+    clock.advance(Duration::from_secs(61));
+    bump.handle_update(private(4, 7)).await.unwrap();
+    assert_eq!(
+        stored(store.inner(), "expiring:7").await.unwrap(),
+        r#"{"hits":1}"#,
+        "a session untouched for longer than its TTL starts anew"
+    );
+
+    // The TTL can be changed at run time.
+    let short = Composer::new()
+        .with(Expiring::middleware(store.clone()).ttl(Some(Duration::from_secs(5))))
+        .handler(async |ctx: Context| {
+            ctx.expiring()?.hits += 1;
+            Ok(())
+        });
+    short.handle_update(private(5, 8)).await.unwrap();
+    clock.advance(Duration::from_secs(6));
+    assert_eq!(stored(store.inner(), "expiring:8").await, None);
+}
+
+#[tokio::test]
+async fn touching_a_session_after_write_back_is_an_error() {
+    let store = MemoryStorage::new();
+    // A spawned task that outlives its handler.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let done_tx = std::sync::Mutex::new(Some(done_tx));
+    let bot = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .handler(move |ctx: Context| {
+            let done_tx = done_tx.lock().unwrap().take();
+            async move {
+                ctx.counter()?.count += 1;
+                let late = ctx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let result = late.counter().map(|mut c| c.count += 100);
+                    if let Some(tx) = done_tx {
+                        let _ = tx.send(result.map_err(|e| e.to_string()));
+                    }
+                });
+                Ok(())
+            }
+        });
+    bot.handle_update(private(1, 7)).await.unwrap();
+    let late = done_rx.await.unwrap();
+    let message = late.unwrap_err();
+    assert!(message.contains("after its update finished"), "{message}");
+    assert_eq!(stored(&store, "counter:7").await.unwrap(), r#"{"count":1}"#);
+}
+
+#[tokio::test]
+async fn a_second_guard_is_an_error_not_a_deadlock() {
+    let bot = Composer::new()
+        .with(Counter::middleware(MemoryStorage::new()))
+        .handler(async |ctx: Context| {
+            let first = ctx.counter()?;
+            let second = ctx.counter();
+            assert!(matches!(second, Err(SessionError::AlreadyBorrowed { session: "counter" })));
+            drop(first);
+            ctx.counter()?.count += 1;
+            Ok(())
+        });
+    bot.handle_update(private(1, 7)).await.unwrap();
+}
+
+#[tokio::test]
+async fn corrupt_data_is_a_clear_error_or_reset_by_policy() {
+    let store = MemoryStorage::new();
+    store.write("counter:7", b"{not json", None).await.unwrap();
+    let bot = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            ctx.counter()?.count += 1;
+            Ok(())
+        });
+    let err = bot.handle_update(private(1, 7)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("counter:7") && text.contains("json") && text.contains("reset_on_corrupt"), "{text}");
+    assert_eq!(stored(&store, "counter:7").await.unwrap(), "{not json", "corrupt bytes are left alone");
+    // Other chats are unaffected.
+    bot.handle_update(private(2, 8)).await.unwrap();
+
+    let resetting = Composer::new()
+        .with(Counter::middleware(store.clone()).reset_on_corrupt(true))
+        .handler(async |ctx: Context| {
+            ctx.counter()?.count += 1;
+            Ok(())
+        });
+    resetting.handle_update(private(3, 7)).await.unwrap();
+    assert_eq!(stored(&store, "counter:7").await.unwrap(), r#"{"count":1}"#);
+}
+
+#[tokio::test]
+async fn unregistered_session_names_the_missing_middleware() {
+    let bot = Composer::new().handler(async |ctx: Context| {
+        let err = ctx.counter().unwrap_err();
+        assert!(err.to_string().contains("Counter::middleware"), "{err}");
+        Ok(())
+    });
+    bot.handle_update(private(1, 7)).await.unwrap();
+}
+
+#[tokio::test]
+async fn group_sessions_follow_the_supergroup() {
+    let store = MemoryStorage::new();
+    let bot = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            ctx.counter()?.count += 1;
+            Ok(())
+        });
+    for id in 1..=3 {
+        bot.handle_update(message(id, -42, 1, "hi")).await.unwrap();
+    }
+    bot.handle_update(migrate_to(4, -42, -100_42)).await.unwrap();
+    assert_eq!(stored(&store, "counter:-42").await, None);
+    assert_eq!(stored(&store, "counter:-10042").await.unwrap(), r#"{"count":4}"#);
+    // The announcement on the supergroup's side finds nothing left to move.
+    bot.handle_update(migrate_from(5, -42, -100_42)).await.unwrap();
+    bot.handle_update(message(6, -100_42, 1, "hi")).await.unwrap();
+    assert_eq!(stored(&store, "counter:-10042").await.unwrap(), r#"{"count":6}"#);
+
+    // Either side may come first.
+    for id in 10..12 {
+        bot.handle_update(message(id, -43, 1, "hi")).await.unwrap();
+    }
+    bot.handle_update(migrate_from(12, -43, -100_43)).await.unwrap();
+    assert_eq!(stored(&store, "counter:-10043").await.unwrap(), r#"{"count":3}"#);
+
+    let opted_out = Composer::new()
+        .with(Counter::middleware(store.clone()).migrate_chats(false))
+        .handler(async |_ctx: Context| Ok(()));
+    bot.handle_update(message(20, -44, 1, "hi")).await.unwrap();
+    opted_out.handle_update(migrate_to(21, -44, -100_44)).await.unwrap();
+    assert_eq!(stored(&store, "counter:-44").await.unwrap(), r#"{"count":1}"#);
+}
