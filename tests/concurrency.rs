@@ -65,7 +65,12 @@ pub async fn stale_handler_loses_nothing(store: impl Storage + Clone) {
     assert_eq!(report.failed, 0, "{:?}", report.first_error);
     assert_eq!(report.handled, UPDATES as u64);
     let sum = sum_counts(&store, "counter", (0..CHATS).map(|c| 1_000 + c)).await;
-    assert_eq!(sum, UPDATES as u64, "lost {} increments", UPDATES as u64 - sum);
+    assert_eq!(
+        sum,
+        UPDATES as u64,
+        "lost {} increments",
+        UPDATES as u64 - sum
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -139,8 +144,14 @@ async fn opposite_orders(lazy: bool) {
     } else {
         ("counter", "visits")
     };
-    assert_eq!(sum_counts(&store, chat_prefix, (1..=50).map(|c| -c)).await, UPDATES as u64);
-    assert_eq!(sum_counts(&store, user_prefix, 1..=37).await, UPDATES as u64);
+    assert_eq!(
+        sum_counts(&store, chat_prefix, (1..=50).map(|c| -c)).await,
+        UPDATES as u64
+    );
+    assert_eq!(
+        sum_counts(&store, user_prefix, 1..=37).await,
+        UPDATES as u64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -185,7 +196,9 @@ async fn touched_lazy_sessions_are_serialized() {
             ctx.lazy_chat().await?.count = c + 1;
             Ok(())
         });
-    let report = bot.run((0..2_000).map(|i| private(i + 1, 1 + i % 3)), 64).await;
+    let report = bot
+        .run((0..2_000).map(|i| private(i + 1, 1 + i % 3)), 64)
+        .await;
     assert_eq!(report.failed, 0);
     assert_eq!(sum_counts(&store, "lazy_chat", 1..=3).await, 2_000);
 }
@@ -206,7 +219,16 @@ async fn lock_table_is_empty_after_many_distinct_chats() {
         });
     const N: i64 = 1_000_000;
     const DISTINCT: i64 = 100_000;
-    let report = bot.run((0..N).map(|i| private(i + 1, 1 + (i * 7_919) % DISTINCT)), 64).await;
+    let report = bot
+        .run(
+            (0..N).map(|i| private(i + 1, 1 + (i * 7_919) % DISTINCT)),
+            64,
+        )
+        .await;
     assert_eq!(report.handled, N as u64);
-    assert_eq!(middleware.keys_in_flight(), 0, "stale lock-table entries remain");
+    assert_eq!(
+        middleware.keys_in_flight(),
+        0,
+        "stale lock-table entries remain"
+    );
 }

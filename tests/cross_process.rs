@@ -85,7 +85,11 @@ async fn cross_process_worker() {
     let lease = Duration::from_millis(lease_ms.parse().unwrap());
     let store = connect(backend, url, namespace).await;
     let bot = Composer::new()
-        .with(Tally::middleware(store).lease(lease).lock_wait(Duration::from_secs(60)))
+        .with(
+            Tally::middleware(store)
+                .lease(lease)
+                .lock_wait(Duration::from_secs(60)),
+        )
         .handler(async |ctx: Context| {
             // Read, await, write: the pattern that loses updates without per-key locking.
             let c = ctx.tally()?.count;
@@ -103,7 +107,7 @@ async fn cross_process_worker() {
         tasks.spawn(async move {
             let result = bot.handle_update(update).await;
             drop(permit);
-            match result {
+            match &result {
                 Ok(()) => println!("ack {update_id}"),
                 Err(err) => println!("failed {update_id}: {err}"),
             }
@@ -121,7 +125,12 @@ async fn cross_process_worker() {
 
 fn spawn_worker(backend: &str, url: &str, namespace: &str, index: usize, lease_ms: u64) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["cross_process_worker", "--exact", "--ignored", "--nocapture"])
+        .args([
+            "cross_process_worker",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(
             "BOT_SESSION_WORKER",
             format!("{backend}|{url}|{namespace}|{index}|{lease_ms}"),
@@ -195,12 +204,19 @@ async fn four_processes_lose_nothing(backend: &str) {
         let log = tokio::time::timeout(Duration::from_secs(300), follow(child, None))
             .await
             .expect("a worker process did not finish in time");
-        assert!(log.done && log.failures.is_empty(), "worker failed: {log:?}");
+        assert!(
+            log.done && log.failures.is_empty(),
+            "worker failed: {log:?}"
+        );
         assert!(child.wait().await.unwrap().success());
         acked += log.acked;
     }
     assert_eq!(acked, PROCESSES as u64 * PER_PROCESS as u64);
-    assert_eq!(sum_tallies(&*store).await, acked, "increments were lost across processes");
+    assert_eq!(
+        sum_tallies(&*store).await,
+        acked,
+        "increments were lost across processes"
+    );
 }
 
 /// A worker is killed with SIGKILL while it holds leases: the others go on once the leases
@@ -230,7 +246,10 @@ async fn killed_worker_loses_nothing_acknowledged(backend: &str) {
         let log = tokio::time::timeout(Duration::from_secs(300), follow(child, None))
             .await
             .expect("a worker stalled after another was killed");
-        assert!(log.done && log.failures.is_empty(), "worker failed: {log:?}");
+        assert!(
+            log.done && log.failures.is_empty(),
+            "worker failed: {log:?}"
+        );
         acked += log.acked;
     }
     let sum = sum_tallies(&*store).await;

@@ -62,17 +62,25 @@ async fn eager_reads_once_before_the_handler_and_writes_changes() {
         });
     bot.handle_update(private(1, 7)).await.unwrap();
     assert_eq!(store.stats(), stats(1, 1, 0));
-    assert_eq!(stored(store.inner(), "counter:7").await.unwrap(), r#"{"count":2}"#);
+    assert_eq!(
+        stored(store.inner(), "counter:7").await.unwrap(),
+        r#"{"count":2}"#
+    );
 
     let idle = Composer::new()
         .with(Counter::middleware(store.clone()))
         .handler(async |_ctx: Context| Ok(()));
     store.reset();
     idle.handle_update(private(2, 7)).await.unwrap();
-    assert_eq!(store.stats(), stats(1, 0, 0), "eager reads even when untouched, writes nothing");
+    assert_eq!(
+        store.stats(),
+        stats(1, 0, 0),
+        "eager reads even when untouched, writes nothing"
+    );
 }
 
 #[tokio::test]
+#[allow(clippy::almost_swapped)] // the point: a mutable access that changes nothing
 async fn unchanged_values_are_not_written() {
     let store = counting();
     let bot = Composer::new()
@@ -85,11 +93,23 @@ async fn unchanged_values_are_not_written() {
             Ok(())
         });
     bot.handle_update(private(1, 7)).await.unwrap();
-    assert_eq!(store.stats(), stats(1, 0, 0), "an untouched new session is not stored");
-    store.inner().write("counter:7", br#"{"count":5}"#, None).await.unwrap();
+    assert_eq!(
+        store.stats(),
+        stats(1, 0, 0),
+        "an untouched new session is not stored"
+    );
+    store
+        .inner()
+        .write("counter:7", br#"{"count":5}"#, None)
+        .await
+        .unwrap();
     store.reset();
     bot.handle_update(private(2, 7)).await.unwrap();
-    assert_eq!(store.stats(), stats(1, 0, 0), "an unchanged stored session is not rewritten");
+    assert_eq!(
+        store.stats(),
+        stats(1, 0, 0),
+        "an unchanged stored session is not rewritten"
+    );
 }
 
 #[tokio::test]
@@ -112,7 +132,10 @@ async fn lazy_untouched_costs_nothing_and_loads_once() {
         });
     touched.handle_update(private(2, 7)).await.unwrap();
     assert_eq!(store.stats(), stats(1, 1, 0));
-    assert_eq!(stored(store.inner(), "prefs:7").await.unwrap(), r#"{"lang":"xxx"}"#);
+    assert_eq!(
+        stored(store.inner(), "prefs:7").await.unwrap(),
+        r#"{"lang":"xxx"}"#
+    );
 }
 
 #[tokio::test]
@@ -127,13 +150,20 @@ async fn lazy_assignment_before_reading_does_not_read() {
         });
     bot.handle_update(private(1, 7)).await.unwrap();
     assert_eq!(store.stats(), stats(0, 1, 0));
-    assert_eq!(stored(store.inner(), "prefs:7").await.unwrap(), r#"{"lang":"de"}"#);
+    assert_eq!(
+        stored(store.inner(), "prefs:7").await.unwrap(),
+        r#"{"lang":"de"}"#
+    );
 }
 
 #[tokio::test]
 async fn clear_deletes_and_replace_overwrites() {
     let store = counting();
-    store.inner().write("counter:7", br#"{"count":5}"#, None).await.unwrap();
+    store
+        .inner()
+        .write("counter:7", br#"{"count":5}"#, None)
+        .await
+        .unwrap();
     let clear = Composer::new()
         .with(Counter::middleware(store.clone()))
         .handler(async |ctx: Context| {
@@ -158,7 +188,10 @@ async fn clear_deletes_and_replace_overwrites() {
     store.reset();
     replace.handle_update(private(2, 7)).await.unwrap();
     assert_eq!(store.stats(), stats(1, 1, 0));
-    assert_eq!(stored(store.inner(), "counter:7").await.unwrap(), r#"{"count":42}"#);
+    assert_eq!(
+        stored(store.inner(), "counter:7").await.unwrap(),
+        r#"{"count":42}"#
+    );
 
     let clear_new = Composer::new()
         .with(UserPrefs::middleware(store.clone()))
@@ -168,7 +201,11 @@ async fn clear_deletes_and_replace_overwrites() {
         });
     store.reset();
     clear_new.handle_update(private(3, 8)).await.unwrap();
-    assert_eq!(store.stats(), stats(0, 0, 1), "clearing unread deletes without reading");
+    assert_eq!(
+        store.stats(),
+        stats(0, 0, 1),
+        "clearing unread deletes without reading"
+    );
 }
 
 #[tokio::test]
@@ -179,7 +216,11 @@ async fn handler_error_writes_nothing_unless_opted_in() {
         Err("the handler failed".into())
     }
     let store = counting();
-    store.inner().write("counter:7", br#"{"count":5}"#, None).await.unwrap();
+    store
+        .inner()
+        .write("counter:7", br#"{"count":5}"#, None)
+        .await
+        .unwrap();
     let bot = Composer::new()
         .with(Counter::middleware(store.clone()))
         .with(UserPrefs::middleware(store.clone()))
@@ -187,7 +228,10 @@ async fn handler_error_writes_nothing_unless_opted_in() {
     let err = bot.handle_update(private(1, 7)).await.unwrap_err();
     assert_eq!(err.to_string(), "the handler failed");
     assert_eq!(store.stats(), stats(2, 0, 0));
-    assert_eq!(stored(store.inner(), "counter:7").await.unwrap(), r#"{"count":5}"#);
+    assert_eq!(
+        stored(store.inner(), "counter:7").await.unwrap(),
+        r#"{"count":5}"#
+    );
 
     let opted_in = Composer::new()
         .with(Counter::middleware(store.clone()).write_on_error(true))
@@ -195,8 +239,15 @@ async fn handler_error_writes_nothing_unless_opted_in() {
         .handler(failing);
     store.reset();
     opted_in.handle_update(private(2, 7)).await.unwrap_err();
-    assert_eq!(store.stats(), stats(2, 1, 0), "only the opted-in session is written");
-    assert_eq!(stored(store.inner(), "counter:7").await.unwrap(), r#"{"count":6}"#);
+    assert_eq!(
+        store.stats(),
+        stats(2, 1, 0),
+        "only the opted-in session is written"
+    );
+    assert_eq!(
+        stored(store.inner(), "counter:7").await.unwrap(),
+        r#"{"count":6}"#
+    );
     assert_eq!(stored(store.inner(), "prefs:7").await, None);
 }
 
@@ -216,13 +267,25 @@ async fn update_without_chat_is_no_key_and_other_sessions_work() {
             };
             assert_eq!((*session, *strategy), ("counter", "chat"));
             let text = err.to_string();
-            assert!(text.contains("`counter`") && text.contains("chat") && text.contains("inline_query"), "{text}");
+            assert!(
+                text.contains("`counter`")
+                    && text.contains("chat")
+                    && text.contains("inline_query"),
+                "{text}"
+            );
             ctx.prefs().await?.lang = "en".into();
             Ok(())
         });
     bot.handle_update(inline_query(1, 7)).await.unwrap();
-    assert_eq!(store.stats(), stats(1, 1, 0), "only the user-keyed session touched the store");
-    assert_eq!(stored(store.inner(), "prefs:7").await.unwrap(), r#"{"lang":"en"}"#);
+    assert_eq!(
+        store.stats(),
+        stats(1, 1, 0),
+        "only the user-keyed session touched the store"
+    );
+    assert_eq!(
+        stored(store.inner(), "prefs:7").await.unwrap(),
+        r#"{"lang":"en"}"#
+    );
 
     let no_ids = Composer::new()
         .with(Counter::middleware(store.clone()))
@@ -259,7 +322,10 @@ async fn session_types_in_one_store_stay_apart() {
             ctx.counter()?.count += 1;
             ctx.other_counter()?.count += 100;
             ctx.membership()?.messages += 1;
-            let text = ctx.update().and_then(|u| u.message.as_ref()).and_then(|m| m.text.clone());
+            let text = ctx
+                .update()
+                .and_then(|u| u.message.as_ref())
+                .and_then(|m| m.text.clone());
             ctx.prefs().await?.lang = text.unwrap_or_default();
             Ok(())
         });
@@ -280,8 +346,14 @@ async fn session_types_in_one_store_stay_apart() {
             "prefs:2",
         ]
     );
-    assert_eq!(stored(&store, "counter:-100").await.unwrap(), r#"{"count":2}"#);
-    assert_eq!(stored(&store, "other:-100").await.unwrap(), r#"{"count":200}"#);
+    assert_eq!(
+        stored(&store, "counter:-100").await.unwrap(),
+        r#"{"count":2}"#
+    );
+    assert_eq!(
+        stored(&store, "other:-100").await.unwrap(),
+        r#"{"count":200}"#
+    );
     assert_eq!(stored(&store, "prefs:1").await.unwrap(), r#"{"lang":"c"}"#);
 }
 
@@ -306,10 +378,21 @@ async fn ttl_expires_untouched_sessions_and_refreshes_on_use() {
     // Read but unchanged: no rewrite, only a touch that restarts the 60 s.
     store.reset();
     look.handle_update(private(2, 7)).await.unwrap();
-    assert_eq!(store.stats(), StoreStats { reads: 1, writes: 0, deletes: 0, touches: 1 });
+    assert_eq!(
+        store.stats(),
+        StoreStats {
+            reads: 1,
+            writes: 0,
+            deletes: 0,
+            touches: 1
+        }
+    );
     clock.advance(Duration::from_secs(50));
     bump.handle_update(private(3, 7)).await.unwrap();
-    assert_eq!(stored(store.inner(), "expiring:7").await.unwrap(), r#"{"hits":2}"#);
+    assert_eq!(
+        stored(store.inner(), "expiring:7").await.unwrap(),
+        r#"{"hits":2}"#
+    );
     clock.advance(Duration::from_secs(61));
     bump.handle_update(private(4, 7)).await.unwrap();
     assert_eq!(
@@ -367,7 +450,10 @@ async fn a_second_guard_is_an_error_not_a_deadlock() {
         .handler(async |ctx: Context| {
             let first = ctx.counter()?;
             let second = ctx.counter();
-            assert!(matches!(second, Err(SessionError::AlreadyBorrowed { session: "counter" })));
+            assert!(matches!(
+                second,
+                Err(SessionError::AlreadyBorrowed { session: "counter" })
+            ));
             drop(first);
             ctx.counter()?.count += 1;
             Ok(())
@@ -387,8 +473,15 @@ async fn corrupt_data_is_a_clear_error_or_reset_by_policy() {
         });
     let err = bot.handle_update(private(1, 7)).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("counter:7") && text.contains("json") && text.contains("reset_on_corrupt"), "{text}");
-    assert_eq!(stored(&store, "counter:7").await.unwrap(), "{not json", "corrupt bytes are left alone");
+    assert!(
+        text.contains("counter:7") && text.contains("json") && text.contains("reset_on_corrupt"),
+        "{text}"
+    );
+    assert_eq!(
+        stored(&store, "counter:7").await.unwrap(),
+        "{not json",
+        "corrupt bytes are left alone"
+    );
     // Other chats are unaffected.
     bot.handle_update(private(2, 8)).await.unwrap();
 
@@ -424,25 +517,46 @@ async fn group_sessions_follow_the_supergroup() {
     for id in 1..=3 {
         bot.handle_update(message(id, -42, 1, "hi")).await.unwrap();
     }
-    bot.handle_update(migrate_to(4, -42, -100_42)).await.unwrap();
+    bot.handle_update(migrate_to(4, -42, -10042)).await.unwrap();
     assert_eq!(stored(&store, "counter:-42").await, None);
-    assert_eq!(stored(&store, "counter:-10042").await.unwrap(), r#"{"count":4}"#);
+    assert_eq!(
+        stored(&store, "counter:-10042").await.unwrap(),
+        r#"{"count":4}"#
+    );
     // The announcement on the supergroup's side finds nothing left to move.
-    bot.handle_update(migrate_from(5, -42, -100_42)).await.unwrap();
-    bot.handle_update(message(6, -100_42, 1, "hi")).await.unwrap();
-    assert_eq!(stored(&store, "counter:-10042").await.unwrap(), r#"{"count":6}"#);
+    bot.handle_update(migrate_from(5, -42, -10042))
+        .await
+        .unwrap();
+    bot.handle_update(message(6, -10042, 1, "hi"))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored(&store, "counter:-10042").await.unwrap(),
+        r#"{"count":6}"#
+    );
 
     // Either side may come first.
     for id in 10..12 {
         bot.handle_update(message(id, -43, 1, "hi")).await.unwrap();
     }
-    bot.handle_update(migrate_from(12, -43, -100_43)).await.unwrap();
-    assert_eq!(stored(&store, "counter:-10043").await.unwrap(), r#"{"count":3}"#);
+    bot.handle_update(migrate_from(12, -43, -10043))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored(&store, "counter:-10043").await.unwrap(),
+        r#"{"count":3}"#
+    );
 
     let opted_out = Composer::new()
         .with(Counter::middleware(store.clone()).migrate_chats(false))
         .handler(async |_ctx: Context| Ok(()));
     bot.handle_update(message(20, -44, 1, "hi")).await.unwrap();
-    opted_out.handle_update(migrate_to(21, -44, -100_44)).await.unwrap();
-    assert_eq!(stored(&store, "counter:-44").await.unwrap(), r#"{"count":1}"#);
+    opted_out
+        .handle_update(migrate_to(21, -44, -10044))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored(&store, "counter:-44").await.unwrap(),
+        r#"{"count":1}"#
+    );
 }

@@ -309,7 +309,10 @@ mod postgres {
                     let failure = storage_failure(&err);
                     assert_eq!(failure.store(), "postgres");
                     assert_eq!(failure.kind(), StorageErrorKind::Unavailable, "{err}");
-                    assert!(failures <= 2, "the pool (2 connections) does not recover: {err}");
+                    assert!(
+                        failures <= 2,
+                        "the pool (2 connections) does not recover: {err}"
+                    );
                 }
             }
         }
