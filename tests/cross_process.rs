@@ -107,7 +107,7 @@ async fn cross_process_worker() {
         tasks.spawn(async move {
             let result = bot.handle_update(update).await;
             drop(permit);
-            match result {
+            match &result {
                 Ok(()) => println!("ack {update_id}"),
                 Err(err) => println!("failed {update_id}: {err}"),
             }
