@@ -196,6 +196,7 @@ async fn four_processes_lose_nothing(backend: &str) {
     let namespace = unique_namespace(backend);
     // Create the table (PostgreSQL) before the workers race to.
     let store = connect(backend, &url, &namespace).await;
+    let started = std::time::Instant::now();
     let mut children: Vec<Child> = (0..PROCESSES)
         .map(|i| spawn_worker(backend, &url, &namespace, i, 5_000))
         .collect();
