@@ -400,6 +400,27 @@ mod postgres {
     }
 
     #[tokio::test]
+    async fn unreachable_server_fails_clearly() {
+        use bot_session::{StorageErrorKind, StorageOp};
+        let port = support::free_port();
+        let err = PostgresStorage::builder(&format!(
+            "postgres://nobody:secret@127.0.0.1:{port}/nowhere"
+        ))
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+        assert_eq!((err.store(), err.op()), ("postgres", StorageOp::Open));
+        assert_eq!(err.kind(), StorageErrorKind::Unavailable, "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("postgres://nobody@127.0.0.1:{port}/nowhere")),
+            "{message}"
+        );
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    #[tokio::test]
     async fn table_names_are_checked_before_connecting() {
         use bot_session::{StorageErrorKind, StorageOp};
         let err = PostgresStorage::builder("postgres://nobody@127.0.0.1:1/none")

@@ -65,7 +65,7 @@ const DEFAULT_TABLE: &str = "bot_sessions";
 const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 /// Settings for [`PostgresStorage`], made by [`PostgresStorage::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresBuilder {
     url: String,
     table: String,
@@ -74,6 +74,20 @@ pub struct PostgresBuilder {
     wait_timeout: Duration,
     sweep_every: Option<Duration>,
     sweep_batch: i64,
+}
+
+impl fmt::Debug for PostgresBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password: leave it out.
+        f.debug_struct("PostgresBuilder")
+            .field("table", &self.table)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("sweep_every", &self.sweep_every)
+            .field("sweep_batch", &self.sweep_batch)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PostgresBuilder {
@@ -135,6 +149,7 @@ impl PostgresBuilder {
                 ),
             )
         })?;
+        let server = describe(&config);
         if config.get_application_name().is_none() {
             config.application_name("bot-session");
         }
@@ -161,21 +176,43 @@ impl PostgresBuilder {
             sql: Sql::new(&table),
             table: table.display,
         });
-        let client = inner
-            .pool
-            .get()
-            .await
-            .map_err(|err| pool_error(StorageOp::Open, err))?;
+        let client = inner.pool.get().await.map_err(|err| match err {
+            PoolError::Backend(err) => StorageError::new(
+                STORE,
+                StorageOp::Open,
+                kind_of(&err),
+                Detailed::new(&format!("could not connect to {server}"), err),
+            ),
+            other => pool_error(StorageOp::Open, other),
+        })?;
         client
             .batch_execute(&inner.sql.create)
             .await
-            .map_err(|err| pg_error(StorageOp::Open, err))?;
+            .map_err(|err| {
+                let kind = kind_of(&err);
+                let context = format!("could not create table `{}` on {server}", inner.table);
+                StorageError::new(STORE, StorageOp::Open, kind, Detailed::new(&context, err))
+            })?;
         drop(client);
         if let Some(every) = self.sweep_every {
             tokio::spawn(sweep(Arc::downgrade(&inner), every, self.sweep_batch));
         }
         Ok(PostgresStorage { inner })
     }
+}
+
+/// `user@host:port/database`, for messages (never the password).
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("(default user)");
+    let database = config.get_dbname().unwrap_or(user);
+    format!("postgres://{user}@{host}:{port}/{database}")
 }
 
 /// A validated table name: `display` as given, `quoted` for SQL, `index` for the index name.

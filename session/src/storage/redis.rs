@@ -82,13 +82,25 @@ return 1
 ";
 
 /// Settings for [`RedisStorage`], made by [`RedisStorage::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisBuilder {
     url: String,
     prefix: String,
     response_timeout: Duration,
     connection_timeout: Duration,
     reconnect_attempts: usize,
+}
+
+impl fmt::Debug for RedisBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBuilder")
+            .field("url", &redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("response_timeout", &self.response_timeout)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("reconnect_attempts", &self.reconnect_attempts)
+            .finish()
+    }
 }
 
 impl RedisBuilder {
@@ -481,6 +493,8 @@ mod tests {
             "redis://user:***@localhost:6379/0"
         );
         assert_eq!(redact("redis://localhost/0"), "redis://localhost/0");
+        let debug = format!("{:?}", RedisStorage::builder("redis://:hunter2@h/0"));
+        assert!(!debug.contains("hunter2"), "{debug}");
     }
 
     #[test]
