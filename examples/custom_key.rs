@@ -46,7 +46,7 @@ async fn handle(ctx: Context) -> HandlerResult {
         }
         Ok(_) => "refused: 3 questions a day, come back tomorrow".to_owned(),
         Err(SessionError::NoKey { update_kind, .. }) => {
-            format!("no quota session: this {update_kind} is not a message from a user")
+            format!("no quota session: the key function gave None for this {update_kind}")
         }
         Err(err) => return Err(err.into()),
     };

@@ -127,11 +127,12 @@ fn expected_counts(updates: &str, counts: &mut HashMap<i64, u64>) -> BTreeMap<i6
             (None, Some(from)) => Some((from, chat)),
             _ => None,
         };
-        if let Some((from, to)) = migration {
-            if counts.contains_key(&from) && !counts.contains_key(&to) {
-                let count = counts.remove(&from).unwrap();
-                counts.insert(to, count);
-            }
+        if let Some((from, to)) = migration
+            && counts.contains_key(&from)
+            && !counts.contains_key(&to)
+        {
+            let count = counts.remove(&from).unwrap();
+            counts.insert(to, count);
         }
         if !CONTENT.iter().any(|field| message.get(field).is_some()) {
             continue;
@@ -292,6 +293,62 @@ fn counter_counts_continue_in_a_second_run_on_the_same_sqlite_file() {
     assert!(replied[&supergroup][0] > *expected[&supergroup].last().unwrap());
 }
 
+/// The URL of a test server from `var`, or `None` (the test is skipped) when the feature is
+/// off or the variable unset; CI (`CI` set) starts the servers, so there an unset URL fails.
+fn server_url(var: &str, feature_on: bool) -> Option<String> {
+    if !feature_on {
+        eprintln!("skipped: built without the feature for {var}");
+        return None;
+    }
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "0" && ci != "false") => {
+            panic!("{var} is not set: .ci/run starts the servers")
+        }
+        _ => {
+            eprintln!(
+                "skipped: {var} is not set (scripts/with-services cargo test --all-features)"
+            );
+            None
+        }
+    }
+}
+
+/// Two runs on a Redis or PostgreSQL store: each chat's counts in the second run are the first
+/// run's plus the chat's total. (Compared run to run, so sessions other tests left on the
+/// same server do not matter.)
+fn counts_continue_on_a_server(url: &str) {
+    let updates = std::fs::read_to_string(shipped_updates()).unwrap();
+    let (group, supergroup) = migration(&updates);
+    let mut totals = HashMap::new();
+    expected_counts(&updates, &mut totals);
+    let input = shipped_updates();
+    let args = ["--storage", url, input.to_str().unwrap()];
+    let first = replied_counts(&run_ok("counter", &args, None).stdout);
+    let second = replied_counts(&run_ok("counter", &args, None).stdout);
+    for (chat, numbers) in &first {
+        if *chat == group || *chat == supergroup {
+            continue;
+        }
+        let shifted: Vec<u64> = numbers.iter().map(|n| n + totals[chat]).collect();
+        assert_eq!(second[chat], shifted, "chat {chat}");
+    }
+}
+
+#[test]
+fn counter_counts_continue_on_redis() {
+    if let Some(url) = server_url("BOT_SESSION_REDIS_URL", cfg!(feature = "redis")) {
+        counts_continue_on_a_server(&url);
+    }
+}
+
+#[test]
+fn counter_counts_continue_on_postgres() {
+    if let Some(url) = server_url("BOT_SESSION_POSTGRES_URL", cfg!(feature = "postgres")) {
+        counts_continue_on_a_server(&url);
+    }
+}
+
 #[test]
 fn counter_moves_the_group_count_to_the_supergroup_it_became() {
     let updates = std::fs::read_to_string(shipped_updates()).unwrap();
@@ -318,6 +375,14 @@ fn counter_in_memory_starts_afresh_each_run() {
     let updates = std::fs::read_to_string(shipped_updates()).unwrap();
     let input = shipped_updates();
     let expected = expected_counts(&updates, &mut HashMap::new());
+    let forums: Vec<i64> = updates
+        .lines()
+        .filter_map(|line| {
+            let update: Value = serde_json::from_str(line).unwrap();
+            (update["message"]["chat"]["is_forum"] == true)
+                .then(|| update["message"]["chat"]["id"].as_i64().unwrap())
+        })
+        .collect();
     for _ in 0..2 {
         let run = run_ok(
             "counter",
@@ -325,6 +390,12 @@ fn counter_in_memory_starts_afresh_each_run() {
             None,
         );
         assert_eq!(replied_counts(&run.stdout), expected);
+        // Replies to forum topics go to the topic.
+        let replies: Vec<Reply> = run.stdout.lines().map(parse_reply).collect();
+        assert!(replies.iter().any(|reply| reply.thread.is_some()));
+        for reply in replies.iter().filter(|reply| reply.thread.is_some()) {
+            assert!(forums.contains(&reply.chat_id), "a topic outside a forum");
+        }
         assert!(summary_line(&run.stderr, "store (memory): ").contains(" writes"));
     }
 }
@@ -510,4 +581,98 @@ fn counter_explains_bad_options() {
     );
     let help = run_ok("counter", &["--help"], None);
     assert!(help.stdout.contains("--storage STORE"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// One example per feature, each on its fixture in examples/data/, output checked in full.
+
+fn assert_output(name: &str, expected: &str) {
+    let run = run_ok(name, &[], None);
+    assert_eq!(
+        run.stdout, expected,
+        "the output of `cargo run --example {name}` changed"
+    );
+}
+
+/// A lazy session costs no store access in the updates that do not touch it.
+#[test]
+fn example_lazy_session() {
+    assert_output(
+        "lazy_session",
+        r#""hi" → Message #1   [store reads: 1, writes: 1]
+"/note buy milk" → Noted, 1 so far   [store reads: 2, writes: 2]
+"how are you?" → Message #3   [store reads: 1, writes: 1]
+"/note call Bob" → Noted, 2 so far   [store reads: 2, writes: 2]
+"/notes" → Your notes: buy milk; call Bob   [store reads: 2, writes: 1]
+"how are you? :)" (edited) → nothing to say   [store reads: 1, writes: 0]
+"#,
+    );
+}
+
+/// Each key strategy keeps its own count; an update without a chat has no chat-keyed sessions.
+#[test]
+fn example_several_sessions() {
+    assert_output(
+        "several_sessions",
+        r#"user 42  in chat -1002044182736              chat  1 | user  1 | member  1 | topic  1 | bot  1
+user 42  in chat -1002044182736 topic 3      chat  2 | user  2 | member  2 | topic  1 | bot  2
+user 43  in chat -1002044182736 topic 3      chat  3 | user  1 | member  1 | topic  2 | bot  3
+user 43  in chat -1002044182736 topic 7      chat  4 | user  2 | member  2 | topic  1 | bot  4
+user 42  in chat 42                          chat  1 | user  3 | member  1 | topic  1 | bot  5
+user 43  in inline_query (no chat)           chat  - | user  3 | member  - | topic  - | bot  6
+user 42  in chat -1002044182736 topic 3      chat  5 | user  4 | member  3 | topic  3 | bot  7
+"#,
+    );
+}
+
+/// A key per user and day: the quota starts afresh each day; updates the key function gives `None` for have no session.
+#[test]
+fn example_custom_key() {
+    assert_output(
+        "custom_key",
+        r#"2024-06-10 user 42  answered (1 of 3 today)
+2024-06-10 user 42  answered (2 of 3 today)
+2024-06-10 user 42  answered (3 of 3 today)
+2024-06-10 user 42  refused: 3 questions a day, come back tomorrow
+2024-06-10 user 43  answered (1 of 3 today)
+2024-06-10 user -   no quota session: the key function gave None for this message
+---------- user 42  no quota session: the key function gave None for this inline_query
+2024-06-11 user 42  answered (1 of 3 today)
+2024-06-11 user 42  answered (2 of 3 today)
+"#,
+    );
+}
+
+/// A question left unanswered for more than 5 minutes (replayed on the updates' own clock) has expired.
+#[test]
+fn example_ttl() {
+    assert_output(
+        "ttl",
+        r#"06:13:20 "/remind" → What should I remind you of? I'll wait 5 minutes for the answer.
+06:14:20 "water the plants" → OK, I'll remind you: water the plants
+06:15:20 "/remind" → What should I remind you of? I'll wait 5 minutes for the answer.
+06:25:20 "buy bread" → Nothing pending (a question expires after 5 minutes). Say /remind.
+06:28:20 "/remind" → What should I remind you of? I'll wait 5 minutes for the answer.
+06:32:20 "call Bob" → OK, I'll remind you: call Bob
+"#,
+    );
+}
+
+/// `clear()` deletes at write-back, `clear_session` deletes without reading, `replace` overwrites.
+#[test]
+fn example_clear_session() {
+    assert_output(
+        "clear_session",
+        r#"hi             → Message #1                       stored: counter {"messages":1}, profile (none)
+hi again       → Message #2                       stored: counter {"messages":2}, profile (none)
+/nick Countess → Hello, Countess.                 stored: counter {"messages":3}, profile {"nickname":"Countess"}
+/whoami        → You are Countess.                stored: counter {"messages":4}, profile {"nickname":"Countess"}
+/reset         → Counter cleared.                 stored: counter (none), profile {"nickname":"Countess"}
+hi             → Message #1                       stored: counter {"messages":1}, profile {"nickname":"Countess"}
+/forget        → Forgot your nickname.            stored: counter {"messages":2}, profile (none)
+/whoami        → I don't know you yet: /nick NAME stored: counter {"messages":3}, profile (none)
+/set 41        → Counter set to 41.               stored: counter {"messages":41}, profile (none)
+hi             → Message #42                      stored: counter {"messages":42}, profile (none)
+"#,
+    );
 }

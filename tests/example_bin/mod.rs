@@ -72,13 +72,14 @@ fn build_examples() -> HashMap<String, PathBuf> {
         let is_example = message["target"]["kind"]
             .as_array()
             .is_some_and(|kinds| kinds.iter().any(|kind| kind == "example"));
-        if message["reason"] == "compiler-artifact" && is_example {
-            if let (Some(name), Some(path)) = (
+        if message["reason"] == "compiler-artifact"
+            && is_example
+            && let (Some(name), Some(path)) = (
                 message["target"]["name"].as_str(),
                 message["executable"].as_str(),
-            ) {
-                built.insert(name.to_owned(), PathBuf::from(path));
-            }
+            )
+        {
+            built.insert(name.to_owned(), PathBuf::from(path));
         }
     }
     built
