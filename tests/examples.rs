@@ -513,6 +513,54 @@ fn counter_reports_a_bad_line_and_goes_on() {
     assert!(summary_line(&run.stderr, "handled ").contains("2 malformed lines skipped"));
 }
 
+#[tokio::test]
+async fn counter_reports_a_failed_update_and_goes_on() {
+    #[cfg(not(feature = "sqlite"))]
+    eprintln!("skipped: built without the sqlite feature");
+    #[cfg(feature = "sqlite")]
+    {
+        use bot_session::Storage;
+        let dir = TempDir::new("counter-corrupt");
+        let db = dir.path().join("sessions.db");
+        // Chat 7's counter holds bytes that are not JSON.
+        let store = bot_session::SqliteStorage::open(&db).await.unwrap();
+        store
+            .write("counter:7", b"\xff not json", None)
+            .await
+            .unwrap();
+        drop(store);
+        let message = |id: u64, chat: i64| {
+            format!(
+                r#"{{"update_id":{id},"message":{{"message_id":{id},"from":{{"id":{chat},"is_bot":false,"first_name":"B"}},"chat":{{"id":{chat},"type":"private"}},"date":1718000000,"text":"hi"}}}}"#
+            )
+        };
+        let input = [message(1, 7), message(2, 8), message(3, 7), message(4, 8)].join("\n");
+        let storage = format!("sqlite:{}", db.display());
+        let run = run("counter", &["--storage", &storage], None, Some(&input));
+        assert!(
+            !run.success,
+            "a run with failed updates exits with an error"
+        );
+        assert!(
+            run.stderr
+                .contains("update 1 (message) failed: session `counter` (key `counter:7`)"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("update 3 (message) failed"),
+            "{}",
+            run.stderr
+        );
+        // The other chat is not affected.
+        assert_eq!(
+            run.stdout,
+            "chat_id=8 text=\"Message #1 in this chat\"\nchat_id=8 text=\"Message #2 in this chat\"\n"
+        );
+        assert!(summary_line(&run.stderr, "handled ").contains("2 replies, 2 failed"));
+    }
+}
+
 #[test]
 fn counter_handles_a_large_generated_stream() {
     let dir = TempDir::new("counter-large");

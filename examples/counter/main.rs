@@ -6,6 +6,10 @@
 //! cargo run --example counter -- --webhook 127.0.0.1:8443 --secret s3cr3t # serve webhooks
 //! ```
 //!
+//! Half-way through the recorded updates a group becomes a supergroup, and its count moves to
+//! the supergroup's id with it. (A second replay counts the old id's messages from 1 again:
+//! only a replay sends messages from a group that has migrated.)
+//!
 //! One concept per file: `sessions.rs` declares the three session types, `bot.rs` is the
 //! handler, `texts.rs` what it says, `replies.rs` where replies go, `storage.rs` the
 //! `--storage` choice, `tally.rs` the per-update accounting, `replay.rs` and `webhook.rs` the
