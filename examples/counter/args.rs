@@ -111,6 +111,12 @@ impl Args {
                 if input.is_some() {
                     return Err("--webhook takes its updates from HTTP, not from a file".to_owned());
                 }
+                if quiet || concurrency != 1 {
+                    return Err(
+                        "--quiet and --concurrency apply to recorded updates, not to --webhook"
+                            .to_owned(),
+                    );
+                }
                 let secret = secret.ok_or(
                     "--webhook needs --secret TOKEN: without it anyone who finds the URL can post updates",
                 )?;
