@@ -560,3 +560,26 @@ async fn group_sessions_follow_the_supergroup() {
         r#"{"count":1}"#
     );
 }
+
+#[test]
+#[should_panic(expected = "both use the storage prefix `counter`")]
+fn two_session_types_with_one_prefix_are_refused() {
+    #[derive(Session, Serialize, Deserialize, Default)]
+    #[session(prefix = "counter")]
+    struct Impostor {
+        count: u64,
+    }
+    let store = MemoryStorage::new();
+    let _ = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .with(Impostor::middleware(store));
+}
+
+#[test]
+#[should_panic(expected = "was added twice")]
+fn one_session_type_added_twice_is_refused() {
+    let store = MemoryStorage::new();
+    let _ = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .with(Counter::middleware(store));
+}

@@ -62,11 +62,4 @@ pub mod __private {
     pub use core::result::Result;
     pub use core::time::Duration;
     pub use std::sync::LazyLock;
-
-    /// Asserts at the user's struct that the traits a session needs are implemented, so a
-    /// missing derive is reported there and names the trait.
-    pub const fn assert_serialize<T: serde::Serialize>() {}
-    pub const fn assert_deserialize<T: serde::de::DeserializeOwned>() {}
-    pub const fn assert_default<T: Default>() {}
-    pub const fn assert_send_sync<T: Send + Sync + 'static>() {}
 }
