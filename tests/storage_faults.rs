@@ -136,6 +136,14 @@ mod redis {
             .await
             .expect("the first update after the restart");
         assert_eq!(counter::stored_count(&store, 1).await, Some(before + 1));
+
+        // Restarted while the bot is idle: the shared connection is dead, yet the next update
+        // succeeds on a new one without a failure.
+        server.restart();
+        bot.handle_update(counter::message(1))
+            .await
+            .expect("the first update after an idle restart");
+        assert_eq!(counter::stored_count(&store, 1).await, Some(before + 2));
     }
 }
 

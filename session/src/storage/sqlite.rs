@@ -7,7 +7,9 @@
 //! works through a queue of jobs; callers await a one-shot reply. SQLite admits one writer at a
 //! time anyway, so a single connection loses no write throughput, needs no lock of its own,
 //! keeps its prepared statements hot, and never occupies a tokio worker or a blocking-pool
-//! thread. Operations on one store run in the order they were issued. The same thread runs the
+//! thread. Operations on one store run in the order they were issued; operations queued while
+//! the thread was busy run together in one transaction (group commit), each caller answered
+//! after the commit, so many concurrent updates share one commit. The same thread runs the
 //! bounded background sweep between jobs, and ends (closing the file cleanly) when the last
 //! clone of the store is dropped.
 //!
@@ -64,7 +66,13 @@ const COUNT: &str = "SELECT count(*) FROM sessions";
 /// How long a statement waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Job = Box<dyn FnOnce(&Connection) + Send>;
+/// The most queued operations one transaction carries.
+const MAX_BATCH: usize = 256;
+
+/// Work for the connection's thread: runs its SQL and returns how to answer its caller once
+/// the transaction it ran in has committed (`Ok`) or failed (`Err`).
+type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+type Reply = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
 
 /// Settings for [`SqliteStorage`], made by [`SqliteStorage::builder`].
 #[derive(Clone)]
@@ -205,10 +213,15 @@ fn work(conn: &Connection, jobs: &mpsc::Receiver<Job>, sweeper: &Sweeper) {
             None => jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match received {
-            Ok(job) => {
-                // A job only runs SQL and sends its reply; should it panic all the same, the
-                // caller sees its reply channel dropped and the store keeps serving others.
-                let _ = catch_unwind(AssertUnwindSafe(|| job(conn)));
+            Ok(first) => {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match jobs.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                run_batch(conn, batch);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -225,6 +238,44 @@ fn work(conn: &Connection, jobs: &mpsc::Receiver<Job>, sweeper: &Sweeper) {
             next_sweep = Some(Instant::now() + pause);
         }
     }
+}
+
+/// Runs the queued jobs; several share one transaction (group commit), so a burst of writes
+/// from many tasks pays for one commit instead of one each. Every caller is answered only
+/// after the commit, with the commit's error if it failed.
+fn run_batch(conn: &Connection, batch: Vec<Job>) {
+    let grouped = batch.len() > 1 && conn.execute_batch("BEGIN").is_ok();
+    let replies: Vec<Reply> = batch
+        .into_iter()
+        // A job only runs SQL; should one panic all the same, its caller sees its reply
+        // channel dropped and the others are answered as usual.
+        .filter_map(|job| catch_unwind(AssertUnwindSafe(|| job(conn))).ok())
+        .collect();
+    let outcome = if !grouped {
+        Ok(())
+    } else if conn.is_autocommit() {
+        // SQLite rolls a whole transaction back on some failures (a full disk, I/O errors).
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+            Some("the transaction was rolled back after a failed statement".to_owned()),
+        ))
+    } else {
+        conn.execute_batch("COMMIT").inspect_err(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+        })
+    };
+    for reply in replies {
+        reply(outcome.as_ref().map(|_| ()));
+    }
+}
+
+/// A copy of `err` for each caller of a failed transaction (SQLite errors are not `Clone`).
+fn copy_error(err: &rusqlite::Error) -> rusqlite::Error {
+    let code = err
+        .sqlite_error()
+        .copied()
+        .unwrap_or_else(|| rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR));
+    rusqlite::Error::SqliteFailure(code, Some(err.to_string()))
 }
 
 impl Sweeper {
@@ -359,7 +410,14 @@ impl SqliteStorage {
     ) -> Result<T, StorageError> {
         let (reply_tx, reply_rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let _ = reply_tx.send(f(conn));
+            let result = f(conn);
+            Box::new(move |committed: Result<(), &rusqlite::Error>| {
+                let result = match committed {
+                    Ok(()) => result,
+                    Err(err) => result.and_then(|_| Err(copy_error(err))),
+                };
+                let _ = reply_tx.send(result);
+            })
         });
         self.inner.jobs.send(job).map_err(|_| stopped(op))?;
         match reply_rx.await {
@@ -559,6 +617,46 @@ mod tests {
         assert_eq!(store.len().await.unwrap(), 2);
         assert_eq!(store.purge_expired().await.unwrap(), 1);
         assert_eq!(store.len().await.unwrap(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_operations_share_a_transaction_and_fail_alone() {
+        let store = SqliteStorage::open_in_memory().unwrap();
+        // Hold the worker so that what follows queues up and runs as one batch.
+        let busy = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .call(StorageOp::Read, |_| {
+                        std::thread::sleep(Duration::from_millis(200));
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut tasks = Vec::new();
+        for i in 0..100 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 10 == 5 {
+                    let bad = store
+                        .call(StorageOp::Write, |conn| {
+                            conn.execute("INSERT INTO no_such_table VALUES (1)", [])
+                                .map(drop)
+                        })
+                        .await;
+                    bad.is_err()
+                } else {
+                    store.write(&format!("k{i}"), b"v", None).await.is_ok()
+                }
+            }));
+        }
+        busy.await.unwrap().unwrap();
+        for task in tasks {
+            assert!(task.await.unwrap());
+        }
+        assert_eq!(store.len().await.unwrap(), 90);
     }
 
     #[cfg(target_os = "linux")]
