@@ -13,6 +13,7 @@ for w in "${@:-W0 W1-limit W1 W2}"; do
         valgrind --tool=callgrind --callgrind-out-file="$out" \
             target/release/bot-session-bench profile "$one" 2>/dev/null
         total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-        echo "$one instructions_per_update=$((total / n)) profile=$out"
+        allocations=$(BENCH_COUNT_ALLOCATIONS=1 target/release/bot-session-bench profile "$one" 2>&1 | sed -n 's/.*allocations=//p')
+        echo "$one instructions_per_update=$((total / n)) allocations_per_update=$((allocations / n)) profile=$out"
     done
 done

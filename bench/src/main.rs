@@ -122,7 +122,9 @@ fn counter_pair(with_w1: bool) -> Result<()> {
 /// `profile W1`: one pass of a workload's stream and nothing else, for instruction counts
 /// under `valgrind --tool=callgrind` (see bench/callgrind.sh). Not part of the benchmark.
 fn profile(workload: &str) -> Result<()> {
-    sys::heap_counting(true);
+    // Counting allocations costs instructions of its own: only when asked.
+    let count = std::env::var_os("BENCH_COUNT_ALLOCATIONS").is_some();
+    sys::heap_counting(count);
     let outcome = match workload {
         "W0" => dispatch::profile_once(),
         "W1" => counter::profile_once(),
@@ -131,7 +133,9 @@ fn profile(workload: &str) -> Result<()> {
         other => Err(format!("no profile for {other}: W0, W1, W1-limit or W2").into()),
     };
     sys::heap_counting(false);
-    eprintln!("{workload} allocations={}", sys::allocations());
+    if count {
+        eprintln!("{workload} allocations={}", sys::allocations());
+    }
     outcome
 }
 
