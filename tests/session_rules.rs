@@ -80,6 +80,7 @@ async fn eager_reads_once_before_the_handler_and_writes_changes() {
 }
 
 #[tokio::test]
+#[allow(clippy::almost_swapped)] // the point: a mutable access that changes nothing
 async fn unchanged_values_are_not_written() {
     let store = counting();
     let bot = Composer::new()
@@ -516,19 +517,17 @@ async fn group_sessions_follow_the_supergroup() {
     for id in 1..=3 {
         bot.handle_update(message(id, -42, 1, "hi")).await.unwrap();
     }
-    bot.handle_update(migrate_to(4, -42, -100_42))
-        .await
-        .unwrap();
+    bot.handle_update(migrate_to(4, -42, -10042)).await.unwrap();
     assert_eq!(stored(&store, "counter:-42").await, None);
     assert_eq!(
         stored(&store, "counter:-10042").await.unwrap(),
         r#"{"count":4}"#
     );
     // The announcement on the supergroup's side finds nothing left to move.
-    bot.handle_update(migrate_from(5, -42, -100_42))
+    bot.handle_update(migrate_from(5, -42, -10042))
         .await
         .unwrap();
-    bot.handle_update(message(6, -100_42, 1, "hi"))
+    bot.handle_update(message(6, -10042, 1, "hi"))
         .await
         .unwrap();
     assert_eq!(
@@ -540,7 +539,7 @@ async fn group_sessions_follow_the_supergroup() {
     for id in 10..12 {
         bot.handle_update(message(id, -43, 1, "hi")).await.unwrap();
     }
-    bot.handle_update(migrate_from(12, -43, -100_43))
+    bot.handle_update(migrate_from(12, -43, -10043))
         .await
         .unwrap();
     assert_eq!(
@@ -553,11 +552,34 @@ async fn group_sessions_follow_the_supergroup() {
         .handler(async |_ctx: Context| Ok(()));
     bot.handle_update(message(20, -44, 1, "hi")).await.unwrap();
     opted_out
-        .handle_update(migrate_to(21, -44, -100_44))
+        .handle_update(migrate_to(21, -44, -10044))
         .await
         .unwrap();
     assert_eq!(
         stored(&store, "counter:-44").await.unwrap(),
         r#"{"count":1}"#
     );
+}
+
+#[test]
+#[should_panic(expected = "both use the storage prefix `counter`")]
+fn two_session_types_with_one_prefix_are_refused() {
+    #[derive(Session, Serialize, Deserialize, Default)]
+    #[session(prefix = "counter")]
+    struct Impostor {
+        count: u64,
+    }
+    let store = MemoryStorage::new();
+    let _ = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .with(Impostor::middleware(store));
+}
+
+#[test]
+#[should_panic(expected = "was added twice")]
+fn one_session_type_added_twice_is_refused() {
+    let store = MemoryStorage::new();
+    let _ = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .with(Counter::middleware(store));
 }

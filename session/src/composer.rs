@@ -27,9 +27,18 @@ pub trait Middleware: Send + Sync + 'static {
 
     /// The session type this middleware provides, so the composer reserves a slot for it.
     #[doc(hidden)]
-    fn session_type(&self) -> Option<(TypeId, &'static str)> {
+    fn session_type(&self) -> Option<SessionTypeInfo> {
         None
     }
+}
+
+/// What the composer needs to know about a session middleware's type.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct SessionTypeInfo {
+    pub type_id: TypeId,
+    pub type_name: &'static str,
+    pub prefix: &'static str,
 }
 
 /// The rest of the chain after a middleware.
@@ -83,6 +92,7 @@ struct Chain {
     middlewares: Vec<Arc<dyn Middleware>>,
     handler: Arc<dyn ErasedHandler>,
     session_types: Vec<TypeId>,
+    prefixes: Vec<(&'static str, &'static str)>,
 }
 
 /// Middlewares around one handler; runs updates through them.
@@ -115,6 +125,7 @@ impl Composer {
                 middlewares: Vec::new(),
                 handler: Arc::new(NoHandler),
                 session_types: Vec::new(),
+                prefixes: Vec::new(),
             }),
         }
     }
@@ -122,16 +133,26 @@ impl Composer {
     /// Adds a middleware; they run in the order added, around the handler.
     ///
     /// # Panics
-    /// If a middleware for the same session type was already added: each session type has
-    /// one slot per update.
+    /// If a middleware for the same session type was already added (each session type has
+    /// one slot per update), or one for another session type with the same storage prefix
+    /// (the two would overwrite each other's data): both are set-up mistakes to fix in code.
     pub fn with(mut self, middleware: impl Middleware) -> Self {
         let chain = Arc::make_mut(&mut self.chain);
-        if let Some((type_id, type_name)) = middleware.session_type() {
+        if let Some(info) = middleware.session_type() {
             assert!(
-                !chain.session_types.contains(&type_id),
-                "the session middleware of {type_name} was added twice to one Composer; add it once"
+                !chain.session_types.contains(&info.type_id),
+                "the session middleware of {} was added twice to one Composer; add it once",
+                info.type_name
             );
-            chain.session_types.push(type_id);
+            if let Some((_, other)) = chain.prefixes.iter().find(|(p, _)| *p == info.prefix) {
+                panic!(
+                    "the sessions {other} and {} both use the storage prefix `{}`, so they would \
+                     overwrite each other's data: give one of them `#[session(prefix = \"...\")]`",
+                    info.type_name, info.prefix
+                );
+            }
+            chain.session_types.push(info.type_id);
+            chain.prefixes.push((info.prefix, info.type_name));
         }
         chain.middlewares.push(Arc::new(middleware));
         self

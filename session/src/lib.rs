@@ -37,6 +37,12 @@ pub use runner::RunReport;
 pub use session::{Session, StoredData};
 pub use session_mut::SessionMut;
 pub use storage::{CountingStorage, MemoryStorage, Storage, StoreStats};
+#[cfg(feature = "postgres")]
+pub use storage::{PostgresBuilder, PostgresStorage};
+#[cfg(feature = "redis")]
+pub use storage::{RedisBuilder, RedisStorage};
+#[cfg(feature = "sqlite")]
+pub use storage::{SqliteBuilder, SqliteStorage};
 pub use update::Update;
 
 /// What `#[derive(Session)]` expands to refers to; not a public API.

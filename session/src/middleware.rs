@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::chat_migration;
-use crate::composer::{Middleware, Next};
+use crate::composer::{Middleware, Next, SessionTypeInfo};
 use crate::context::Context;
 use crate::error::HandlerResult;
 use crate::load;
@@ -185,7 +185,11 @@ impl<S: Session> Middleware for SessionMiddleware<S> {
         Ok(written?)
     }
 
-    fn session_type(&self) -> Option<(TypeId, &'static str)> {
-        Some((TypeId::of::<S>(), S::TYPE_NAME))
+    fn session_type(&self) -> Option<SessionTypeInfo> {
+        Some(SessionTypeInfo {
+            type_id: TypeId::of::<S>(),
+            type_name: S::TYPE_NAME,
+            prefix: S::PREFIX,
+        })
     }
 }

@@ -13,9 +13,23 @@ use crate::error::StorageError;
 
 mod counting;
 mod memory;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod nonce;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisBuilder, RedisStorage};
 pub use counting::{CountingStorage, StoreStats};
 pub use memory::MemoryStorage;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresBuilder, PostgresStorage};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteBuilder, SqliteStorage};
 
 /// A cross-process lease on one key, held from [`Storage::lock_and_read`] to [`Storage::commit`].
 ///

@@ -1,0 +1,435 @@
+//! Every store against the same conformance suite (`tests/conformance/`).
+//!
+//! Memory and SQLite always run. Redis and PostgreSQL run against the servers named by
+//! `BOT_SESSION_REDIS_URL` and `BOT_SESSION_POSTGRES_URL` (`.ci/run` starts both; locally,
+//! `scripts/with-services cargo test --all-features`); without a URL they are skipped locally
+//! and fail in CI. Each test gets a fresh store: its own SQLite file, Redis key prefix or
+//! PostgreSQL table.
+
+mod conformance;
+mod support;
+
+use conformance::{Subject, Time};
+
+/// One `#[tokio::test]` per property, in a module per backend. `$make` is an async fn from
+/// the test's name to a fresh `Subject` (or `None`: skipped).
+macro_rules! suite {
+    ($backend:ident, $make:path, [$($property:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $property() {
+                    let Some((subject, _guard)) = $make(stringify!($property)).await else {
+                        return;
+                    };
+                    crate::conformance::$property(&subject).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The properties every store has.
+macro_rules! storage_suite {
+    ($backend:ident, $make:path) => {
+        suite!(
+            $backend,
+            $make,
+            [
+                missing_key_reads_as_none,
+                round_trips_arbitrary_bytes,
+                overwrite_replaces_value_and_expiry,
+                delete_removes_and_missing_delete_is_fine,
+                ttl_expires_and_touch_refreshes,
+                many_keys,
+                concurrent_writers_on_distinct_keys,
+                odd_keys_are_distinct_and_round_trip,
+                commit_applies_each_change,
+            ]
+        );
+    };
+}
+
+/// The properties of stores shared between processes.
+macro_rules! lease_suite {
+    ($backend:ident, $make:path) => {
+        suite!(
+            $backend,
+            $make,
+            [
+                lease_excludes_others_until_commit,
+                expired_lease_is_taken_over_and_stale_commit_refused,
+                lease_on_a_missing_key_reads_as_missing,
+                leases_serialize_increments_across_instances,
+            ]
+        );
+    };
+}
+
+/// Whatever must outlive the test's store (a temporary directory, a table to drop).
+type Guard = Box<dyn std::any::Any + Send>;
+
+async fn memory(_test: &str) -> Option<(Subject, Guard)> {
+    let clock = bot_session::ManualClock::default();
+    let store = bot_session::MemoryStorage::with_clock(clock.clone());
+    Some((
+        Subject {
+            store: std::sync::Arc::new(store),
+            time: Time::Manual(clock),
+            peer: None,
+        },
+        Box::new(()),
+    ))
+}
+
+storage_suite!(memory_store, crate::memory);
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use bot_session::storage::SqliteStorage;
+
+    pub async fn file(test: &str) -> Option<(Subject, Guard)> {
+        let dir = support::TempDir::new(test);
+        let clock = bot_session::ManualClock::default();
+        let store = SqliteStorage::builder()
+            .clock(clock.clone())
+            .open(dir.path().join("sessions.db"))
+            .await
+            .expect("open a new SQLite file");
+        Some((
+            Subject {
+                store: std::sync::Arc::new(store),
+                time: Time::Manual(clock),
+                peer: None,
+            },
+            Box::new(dir),
+        ))
+    }
+
+    storage_suite!(suite, crate::sqlite::file);
+
+    use std::time::Duration;
+
+    use bot_session::Storage;
+
+    #[tokio::test]
+    async fn sessions_persist_across_reopening() {
+        let dir = support::TempDir::new("reopen");
+        let path = dir.path().join("sessions.db");
+        let store = SqliteStorage::open(&path).await.unwrap();
+        store.write("kept", b"\x00\xffdata", None).await.unwrap();
+        store
+            .write("expiring", b"x", Some(Duration::from_millis(1)))
+            .await
+            .unwrap();
+        assert!(
+            dir.path().join("sessions.db-wal").exists(),
+            "the database is not in WAL mode"
+        );
+        drop(store);
+        let store = SqliteStorage::open(&path).await.unwrap();
+        assert_eq!(
+            store.read("kept").await.unwrap().as_deref(),
+            Some(&b"\x00\xffdata"[..])
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(store.read("expiring").await.unwrap(), None);
+        assert_eq!(store.purge_expired().await.unwrap(), 1);
+        assert_eq!(store.len().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn clones_share_one_database_and_are_not_lease_stores() {
+        let store = SqliteStorage::open_in_memory().unwrap();
+        let clone = store.clone();
+        store.write("k", b"v", None).await.unwrap();
+        assert_eq!(clone.read("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        assert!(!store.shares_across_processes());
+        assert_eq!(store.name(), "sqlite");
+    }
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+    use bot_session::storage::RedisStorage;
+    use std::sync::Arc;
+
+    pub async fn server(test: &str) -> Option<(Subject, Guard)> {
+        let url = support::server_url("BOT_SESSION_REDIS_URL", "redis")?;
+        let prefix = format!("{}:", support::unique(&format!("conformance_{test}")));
+        let connect = || async {
+            RedisStorage::builder(&url)
+                .key_prefix(prefix.clone())
+                .connect()
+                .await
+                .unwrap_or_else(|err| panic!("connect to {url}: {err}"))
+        };
+        let store = connect().await;
+        let peer = connect().await;
+        assert_eq!(store.key_prefix(), prefix);
+        Some((
+            Subject {
+                store: Arc::new(store),
+                time: Time::Real,
+                peer: Some(Arc::new(peer)),
+            },
+            Box::new(DeletePrefix { url, prefix }),
+        ))
+    }
+
+    /// Deletes the test's keys when the test is over.
+    struct DeletePrefix {
+        url: String,
+        prefix: String,
+    }
+
+    impl Drop for DeletePrefix {
+        fn drop(&mut self) {
+            support::redis_server::delete_prefix(&self.url, &self.prefix);
+        }
+    }
+
+    storage_suite!(suite, crate::redis::server);
+    lease_suite!(leases, crate::redis::server);
+
+    #[tokio::test]
+    async fn key_prefixes_keep_stores_apart() {
+        let Some(url) = support::server_url("BOT_SESSION_REDIS_URL", "redis") else {
+            return;
+        };
+        let (prefix_a, prefix_b) = (support::unique("a") + ":", support::unique("b") + ":");
+        let _clean = [&prefix_a, &prefix_b].map(|prefix| DeletePrefix {
+            url: url.clone(),
+            prefix: prefix.clone(),
+        });
+        let a = RedisStorage::builder(&url)
+            .key_prefix(prefix_a.clone())
+            .connect()
+            .await
+            .unwrap();
+        let b = RedisStorage::builder(&url)
+            .key_prefix(prefix_b.clone())
+            .connect()
+            .await
+            .unwrap();
+        use bot_session::Storage;
+        a.write("same", b"a", None).await.unwrap();
+        assert_eq!(b.read("same").await.unwrap(), None);
+        b.write("same", b"b", None).await.unwrap();
+        assert_eq!(a.read("same").await.unwrap().as_deref(), Some(&b"a"[..]));
+    }
+
+    #[tokio::test]
+    async fn bad_url_and_unreachable_server_fail_clearly() {
+        use bot_session::{StorageErrorKind, StorageOp};
+        let err = RedisStorage::connect("not a url").await.unwrap_err();
+        assert_eq!((err.store(), err.op()), ("redis", StorageOp::Open));
+        assert_eq!(err.kind(), StorageErrorKind::Invalid, "{err}");
+        let port = support::free_port();
+        let err = RedisStorage::builder(&format!("redis://127.0.0.1:{port}/0"))
+            .reconnect_attempts(0)
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StorageErrorKind::Unavailable, "{err}");
+        assert!(err.to_string().contains(&port.to_string()), "{err}");
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use bot_session::storage::PostgresStorage;
+    use std::sync::Arc;
+
+    /// Drops the test's table when the test is over.
+    struct DropTable {
+        url: String,
+        table: String,
+    }
+
+    impl Drop for DropTable {
+        fn drop(&mut self) {
+            let (url, table) = (self.url.clone(), self.table.clone());
+            // Drop runs inside the test's runtime: use a thread with its own small runtime.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(async {
+                    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                        .await
+                        .ok()?;
+                    tokio::spawn(connection);
+                    client
+                        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+
+    pub async fn server(test: &str) -> Option<(Subject, Guard)> {
+        let url = support::server_url("BOT_SESSION_POSTGRES_URL", "postgres")?;
+        let table = support::unique("conformance");
+        let connect = || async {
+            PostgresStorage::builder(&url)
+                .table(table.clone())
+                .pool_size(8)
+                .connect()
+                .await
+                .unwrap_or_else(|err| panic!("connect to postgres for {test}: {err}"))
+        };
+        let store = connect().await;
+        let peer = connect().await;
+        assert_eq!(store.table(), table);
+        Some((
+            Subject {
+                store: Arc::new(store),
+                time: Time::Real,
+                peer: Some(Arc::new(peer)),
+            },
+            Box::new(DropTable { url, table }),
+        ))
+    }
+
+    storage_suite!(suite, crate::postgres::server);
+    lease_suite!(leases, crate::postgres::server);
+
+    #[tokio::test]
+    async fn purge_removes_expired_rows_and_abandoned_leases() {
+        use bot_session::Storage;
+        use std::time::Duration;
+        let Some(url) = support::server_url("BOT_SESSION_POSTGRES_URL", "postgres") else {
+            return;
+        };
+        let table = support::unique("purge");
+        let _drop = DropTable {
+            url: url.clone(),
+            table: table.clone(),
+        };
+        let store = PostgresStorage::builder(&url)
+            .table(table.clone())
+            .sweep_every(None)
+            .connect()
+            .await
+            .unwrap();
+        store
+            .write("gone", b"x", Some(Duration::from_millis(50)))
+            .await
+            .unwrap();
+        store.write("kept", b"y", None).await.unwrap();
+        // A lease whose holder never commits (a crashed process), on a key never written.
+        let _ = store
+            .lock_and_read("abandoned", 1, Duration::from_millis(50))
+            .await
+            .unwrap();
+        // A live lease is never purged.
+        let _ = store
+            .lock_and_read("held", 2, Duration::from_secs(30))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(store.purge_expired().await.unwrap(), 2);
+        assert_eq!(store.purge_expired().await.unwrap(), 0);
+        assert_eq!(
+            store.read("kept").await.unwrap().as_deref(),
+            Some(&b"y"[..])
+        );
+        assert!(matches!(
+            store
+                .lock_and_read("held", 3, Duration::from_secs(30))
+                .await
+                .unwrap(),
+            bot_session::storage::LockedRead::Busy {
+                holder_ticket: Some(2)
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn background_sweep_deletes_expired_rows() {
+        use bot_session::Storage;
+        use std::time::Duration;
+        let Some(url) = support::server_url("BOT_SESSION_POSTGRES_URL", "postgres") else {
+            return;
+        };
+        let table = support::unique("sweep");
+        let _drop = DropTable {
+            url: url.clone(),
+            table: table.clone(),
+        };
+        let store = PostgresStorage::builder(&url)
+            .table(table.clone())
+            .sweep_every(Some(Duration::from_millis(50)))
+            .sweep_batch(3)
+            .connect()
+            .await
+            .unwrap();
+        for i in 0..10 {
+            store
+                .write(&format!("k{i}"), b"x", Some(Duration::from_millis(1)))
+                .await
+                .unwrap();
+        }
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let rows: i64 = client
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await
+                .unwrap()
+                .get(0);
+            if rows == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{rows} expired rows never swept"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_fails_clearly() {
+        use bot_session::{StorageErrorKind, StorageOp};
+        let port = support::free_port();
+        let err = PostgresStorage::builder(&format!(
+            "postgres://nobody:secret@127.0.0.1:{port}/nowhere"
+        ))
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+        assert_eq!((err.store(), err.op()), ("postgres", StorageOp::Open));
+        assert_eq!(err.kind(), StorageErrorKind::Unavailable, "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("postgres://nobody@127.0.0.1:{port}/nowhere")),
+            "{message}"
+        );
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn table_names_are_checked_before_connecting() {
+        use bot_session::{StorageErrorKind, StorageOp};
+        let err = PostgresStorage::builder("postgres://nobody@127.0.0.1:1/none")
+            .table("sessions; drop table x")
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!((err.store(), err.op()), ("postgres", StorageOp::Open));
+        assert_eq!(err.kind(), StorageErrorKind::Invalid);
+        assert!(err.to_string().contains("invalid table name"), "{err}");
+    }
+}
