@@ -6,6 +6,7 @@
 //! three runs. A run whose result does not verify (a wrong sum) fails the benchmark.
 
 mod report;
+mod round_trips;
 mod stream;
 mod sys;
 mod workloads;
@@ -15,7 +16,8 @@ use std::process::ExitCode;
 
 use report::{Figures, line, median, median_of};
 use workloads::common::Result;
-use workloads::{concurrency, counter, dispatch, lazy};
+use workloads::stores::{self, Backend};
+use workloads::{concurrency, counter, dispatch, end_to_end, lazy};
 
 #[global_allocator]
 static ALLOC: sys::CountingAlloc = sys::CountingAlloc;
@@ -23,7 +25,20 @@ static ALLOC: sys::CountingAlloc = sys::CountingAlloc;
 const RUNS: usize = 3;
 
 /// Every workload, in the order they run.
-const WORKLOADS: &[&str] = &["W0", "W1-limit", "W1", "W2", "W3"];
+const WORKLOADS: &[&str] = &[
+    "W0",
+    "W1-limit",
+    "W1",
+    "W2",
+    "W3",
+    "W4",
+    "W4c",
+    "W4-pg",
+    "W4c-pg",
+    "W4-sqlite",
+    "W4c-sqlite",
+    "W5",
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -80,6 +95,38 @@ fn run(selected: &dyn Fn(&str) -> bool) -> Result<()> {
         if lost != 0.0 {
             return Err(format!("W3: verification failed: {lost} increments were lost").into());
         }
+    }
+    for backend in [Backend::Redis, Backend::Postgres, Backend::Sqlite] {
+        remote(backend, selected)?;
+    }
+    if selected("W5") {
+        print("W5", &repeat(end_to_end::run_once)?);
+    }
+    Ok(())
+}
+
+/// W4 and W4c against one store; W4c's line carries `vs_sequential`, its throughput over
+/// W4's when both ran.
+fn remote(backend: Backend, selected: &dyn Fn(&str) -> bool) -> Result<()> {
+    let mut sequential = None;
+    for in_flight in [1, stores::IN_FLIGHT] {
+        let workload = backend.workload(in_flight);
+        if !selected(workload) {
+            continue;
+        }
+        if let Some(reason) = backend.unavailable() {
+            println!("bot-session {workload} skipped: {reason}");
+            continue;
+        }
+        let mut figures = repeat(|| stores::run_once(backend, in_flight))?;
+        match sequential {
+            None => sequential = Some(figures.updates_per_s),
+            Some(base) => {
+                let ratio = (figures.updates_per_s / base * 100.0).round() / 100.0;
+                figures.numbers.push(("vs_sequential", ratio));
+            }
+        }
+        print(workload, &figures);
     }
     Ok(())
 }

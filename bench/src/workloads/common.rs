@@ -59,7 +59,7 @@ pub async fn concurrent(bot: &Composer, indices: &[u32], in_flight: usize) -> Re
 }
 
 /// Sum of the counts stored under `prefix` for chats `0..k`, and how many sessions exist.
-pub async fn stored_sum(store: &impl Storage, prefix: &str, k: u32) -> Result<(u64, u64)> {
+pub async fn stored_sum(store: &(impl Storage + ?Sized), prefix: &str, k: u32) -> Result<(u64, u64)> {
     let mut sum = 0;
     let mut sessions = 0;
     for chat in 0..k {
@@ -94,4 +94,13 @@ pub fn current_thread_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime")
+}
+
+/// Removes an SQLite database file with its WAL and shared-memory files.
+pub fn remove_sqlite(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
 }

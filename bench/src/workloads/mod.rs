@@ -4,4 +4,6 @@ pub mod common;
 pub mod concurrency;
 pub mod counter;
 pub mod dispatch;
+pub mod end_to_end;
 pub mod lazy;
+pub mod stores;
