@@ -186,11 +186,7 @@ impl Context {
             session: S::NAME,
             type_name: S::TYPE_NAME,
         };
-        let entry = self
-            .inner
-            .slots
-            .find(type_id)
-            .ok_or_else(not_registered)?;
+        let entry = self.inner.slots.find(type_id).ok_or_else(not_registered)?;
         entry
             .cell
             .get()

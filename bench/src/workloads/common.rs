@@ -59,7 +59,11 @@ pub async fn concurrent(bot: &Composer, indices: &[u32], in_flight: usize) -> Re
 }
 
 /// Sum of the counts stored under `prefix` for chats `0..k`, and how many sessions exist.
-pub async fn stored_sum(store: &(impl Storage + ?Sized), prefix: &str, k: u32) -> Result<(u64, u64)> {
+pub async fn stored_sum(
+    store: &(impl Storage + ?Sized),
+    prefix: &str,
+    k: u32,
+) -> Result<(u64, u64)> {
     let mut sum = 0;
     let mut sessions = 0;
     for chat in 0..k {

@@ -92,7 +92,12 @@ pub fn run_once() -> Result<Figures> {
         replay(&bot(SqliteStorage::open(&warm_db).await?), &warm_updates).await?;
         let store = SqliteStorage::open(&db).await?;
         let (handled, elapsed) = replay(&bot(store.clone()), &updates).await?;
-        verify("W5", "the number of updates handled", handled as u64, N as u64)?;
+        verify(
+            "W5",
+            "the number of updates handled",
+            handled as u64,
+            N as u64,
+        )?;
         let (sum, _) = stored_sum(&store, Counter::PREFIX, K as u32).await?;
         verify("W5", "the sum of the counts", sum, N as u64)?;
         Ok(Figures::new(N, elapsed).setting("store", "sqlite"))

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use bot_session::{Composer, Context, Session, Storage};
 
 use super::common::{
-    Counter, CounterExt, Result, concurrent, current_thread_runtime, distinct_chats,
-    remove_sqlite, sequential, stored_sum, verify, warm_up_len,
+    Counter, CounterExt, Result, concurrent, current_thread_runtime, distinct_chats, remove_sqlite,
+    sequential, stored_sum, verify, warm_up_len,
 };
 use crate::report::Figures;
 use crate::round_trips::RoundTrips;
@@ -65,7 +65,9 @@ impl Backend {
         let var = self.env()?;
         match std::env::var(var) {
             Ok(url) if !url.is_empty() => None,
-            _ => Some(format!("{var} is not set (bench/run.sh starts the servers)")),
+            _ => Some(format!(
+                "{var} is not set (bench/run.sh starts the servers)"
+            )),
         }
     }
 }
@@ -182,7 +184,12 @@ async fn timed(backend: Backend, in_flight: usize) -> Result<Figures> {
     let round_trips = counted.calls();
     let (sum, sessions) = stored_sum(&*opened.store, Counter::PREFIX, K as u32).await?;
     verify(workload, "the sum of the counts", sum, N as u64)?;
-    verify(workload, "the number of sessions", sessions, distinct_chats(indices))?;
+    verify(
+        workload,
+        "the number of sessions",
+        sessions,
+        distinct_chats(indices),
+    )?;
     let server_cpus = opened.server_cpus.clone();
     close(opened).await?;
     Ok(Figures::new(N, elapsed)
@@ -218,7 +225,10 @@ async fn postgres_server_cpus(url: &str) -> String {
             .await
             .ok()?;
         let driver = tokio::spawn(connection);
-        let row = client.query_one("SELECT pg_backend_pid()", &[]).await.ok()?;
+        let row = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .ok()?;
         let pid: i32 = row.get(0);
         drop(client);
         let _ = driver.await;
