@@ -176,15 +176,21 @@ impl Composer {
     /// Returns the handler's error, or the session layer's (a store that failed, data that
     /// does not decode). When the update lost a deadlock-avoidance race against an older one
     /// it is run again from the start; nothing was written by the losing attempt.
-    pub async fn handle_update<U>(&self, update: U) -> HandlerResult
+    ///
+    /// The update's age (which wins such races) is taken when this is called.
+    pub fn handle_update<U>(&self, update: U) -> impl Future<Output = HandlerResult> + Send + '_
     where
         U: SessionKeys + Send + Sync + 'static,
     {
-        let ticket = next_ticket();
-        let mut update = update;
+        // The context is built before the future, so the update is moved once, into the
+        // context's allocation; an `async fn` would first copy it into its own state.
+        let ctx = Context::new(update, next_ticket(), &self.chain.session_types);
+        self.run_context(ctx)
+    }
+
+    async fn run_context(&self, mut ctx: Context) -> HandlerResult {
         let mut attempt = 1;
         loop {
-            let ctx = Context::new(update, ticket, &self.chain.session_types);
             let next = Next {
                 middlewares: &self.chain.middlewares,
                 handler: &*self.chain.handler,
@@ -196,15 +202,19 @@ impl Composer {
             if attempt >= MAX_ATTEMPTS || !is_retryable(&err) {
                 return Err(err);
             }
-            // The update is needed again; a handler that kept a clone of the context alive
-            // (a spawned task) makes that impossible, and the conflict is reported instead.
-            update = match ctx.into_update::<U>() {
-                Some(update) => update,
-                None => return Err(err),
-            };
+            // A handler that kept a clone of the context alive (a spawned task) makes a retry
+            // impossible, and the conflict is reported instead.
+            if !ctx.reset_for_retry() {
+                return Err(err);
+            }
             attempt += 1;
             tracing::debug!(attempt, error = %err, "retrying an update after a lock conflict");
-            tokio::task::yield_now().await;
+            // Every key of the update is released by now: wait for the older update that
+            // holds the key this one gave up on (a conflict in a shared store has no such
+            // handle; its holder is given a turn).
+            if !ctx.wait_for_blocker().await {
+                tokio::task::yield_now().await;
+            }
         }
     }
 }

@@ -15,6 +15,10 @@ use crate::write_back;
 
 /// Longest pause between two attempts to take a key another process holds.
 const MAX_BACKOFF: Duration = Duration::from_millis(8);
+/// The buffer a session is read into also receives its new encoding at write-back, after the
+/// stored bytes (see `write_back::plan`): room for both in one allocation for sessions up to
+/// about 60 bytes, the common case; larger ones grow it.
+const READ_BUFFER: usize = 128;
 
 /// Takes `key` for this update: the in-process lock, then the store's lease where the store
 /// is shared between processes. Returns the stored bytes when `read` is set (stores with
@@ -31,7 +35,10 @@ pub(crate) async fn take_key<S: Session>(
         .await
     {
         Acquire::Held(guard) => guard,
-        Acquire::Conflict => return Err(conflict::<S>(key)),
+        Acquire::Conflict(blocker) => {
+            ctx.blocked_by(blocker);
+            return Err(conflict::<S>(key));
+        }
     };
     ctx.key_taken();
     let outcome = lock_in_store(shared, ctx, key, read, holds_others).await;
@@ -63,10 +70,13 @@ async fn lock_in_store<S: Session>(
         if !read {
             return Ok((None, None));
         }
-        let stored = store
-            .read(key)
-            .await
-            .map_err(|source| storage_error::<S>(key, source))?;
+        let mut buffer = Vec::with_capacity(READ_BUFFER);
+        // Stores that answer at once (memory) skip the boxed future of `read`.
+        let stored = match store.read_now(key, &mut buffer) {
+            Some(found) => found.map(|found| found.then_some(buffer)),
+            None => store.read(key).await,
+        }
+        .map_err(|source| storage_error::<S>(key, source))?;
         return Ok((None, stored));
     }
     let started = Instant::now();

@@ -27,7 +27,7 @@ pub(crate) async fn finish<S: Session>(
     let mut buffer = Vec::new();
     let change = match loaded {
         Some(loaded) if handler_ok || shared.options.write_on_error => {
-            plan(shared, key, &loaded, &mut buffer)?
+            plan(shared, key, loaded, &mut buffer)?
         }
         _ => Change::Nothing,
     };
@@ -44,11 +44,17 @@ pub(crate) async fn commit<S: Session>(
 ) -> Result<(), SessionError> {
     let needs_store = held.lease.is_some() || change != Change::Nothing;
     let result = if needs_store {
-        shared
-            .store
-            .commit(key, held.lease, change)
-            .await
-            .map_err(|source| storage_error::<S>(key, source))
+        // Stores that answer at once (memory) skip the boxed future of `commit`; a lease
+        // always goes through `commit`.
+        let now = match held.lease {
+            None => shared.store.commit_now(key, change),
+            Some(_) => None,
+        };
+        match now {
+            Some(outcome) => outcome,
+            None => shared.store.commit(key, held.lease, change).await,
+        }
+        .map_err(|source| storage_error::<S>(key, source))
     } else {
         Ok(())
     };
@@ -58,10 +64,15 @@ pub(crate) async fn commit<S: Session>(
 }
 
 /// Decides what the store must do for this session, encoding into `buffer` if needed.
+///
+/// The new encoding is compared with the previous one (the stored bytes, or the initial
+/// value's for a new session): equal bytes mean nothing to write. Both live in `buffer`, the
+/// previous first, so one allocation serves both: for a stored session it is the buffer the
+/// bytes were read into, which has room after them (`load::READ_BUFFER`).
 fn plan<'b, S: Session>(
     shared: &Shared<S>,
     key: &str,
-    loaded: &Loaded<S>,
+    loaded: Loaded<S>,
     buffer: &'b mut Vec<u8>,
 ) -> Result<Change<'b>, SessionError> {
     let ttl = shared.options.ttl;
@@ -78,22 +89,34 @@ fn plan<'b, S: Session>(
     if !loaded.changed {
         return Ok(unchanged);
     }
-    encode(key, &loaded.value, buffer)?;
-    let same = match &loaded.origin {
-        Origin::Stored(bytes) => bytes[..] == buffer[..],
-        Origin::New => {
-            let mut initial = Vec::with_capacity(buffer.len());
-            encode(key, &S::initial(), &mut initial)?;
-            initial == *buffer
+    let previous_len = match loaded.origin {
+        Origin::Stored(bytes) => {
+            *buffer = bytes;
+            Some(buffer.len())
         }
-        Origin::Unread => false,
+        Origin::New => {
+            buffer.reserve(ENCODE_BUFFER);
+            encode(key, &S::initial(), buffer)?;
+            Some(buffer.len())
+        }
+        Origin::Unread => {
+            buffer.reserve(ENCODE_BUFFER);
+            None
+        }
     };
-    if same {
+    let start = previous_len.unwrap_or(0);
+    encode(key, &loaded.value, buffer)?;
+    let (previous, new) = buffer.split_at(start);
+    if previous_len.is_some() && previous == new {
         Ok(unchanged)
     } else {
-        Ok(Change::Write(buffer, ttl))
+        Ok(Change::Write(&buffer[start..], ttl))
     }
 }
+
+/// Room reserved before encoding a session that was not read: encoders grow a buffer a few
+/// bytes at a time, reallocating each time.
+const ENCODE_BUFFER: usize = 64;
 
 fn encode<S: Session>(key: &str, value: &S, out: &mut Vec<u8>) -> Result<(), SessionError> {
     envelope::write_header(S::VERSION, out);

@@ -69,6 +69,15 @@ impl<S: Storage> CountingStorage<S> {
     fn count(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
+
+    fn count_change(&self, change: Change<'_>) {
+        match change {
+            Change::Nothing => {}
+            Change::Touch(_) => self.count(&self.counters.touches),
+            Change::Write(..) => self.count(&self.counters.writes),
+            Change::Delete => self.count(&self.counters.deletes),
+        }
+    }
 }
 
 #[async_trait]
@@ -118,16 +127,23 @@ impl<S: Storage> Storage for CountingStorage<S> {
         lease: Option<Lease>,
         change: Change<'_>,
     ) -> Result<(), StorageError> {
-        match change {
-            Change::Nothing => {}
-            Change::Touch(_) => self.count(&self.counters.touches),
-            Change::Write(..) => self.count(&self.counters.writes),
-            Change::Delete => self.count(&self.counters.deletes),
-        }
+        self.count_change(change);
         self.inner.commit(key, lease, change).await
     }
 
     fn shares_across_processes(&self) -> bool {
         self.inner.shares_across_processes()
+    }
+
+    fn read_now(&self, key: &str, out: &mut Vec<u8>) -> Option<Result<bool, StorageError>> {
+        let outcome = self.inner.read_now(key, out)?;
+        self.count(&self.counters.reads);
+        Some(outcome)
+    }
+
+    fn commit_now(&self, key: &str, change: Change<'_>) -> Option<Result<(), StorageError>> {
+        let outcome = self.inner.commit_now(key, change)?;
+        self.count_change(change);
+        Some(outcome)
     }
 }

@@ -1,38 +1,279 @@
-//! The in-process store: sharded hash maps, expiry honoured on read, bounded sweeps.
+//! The in-process store: sharded, expiry honoured on read, bounded sweeps.
+//!
+//! # Layout
+//!
+//! A session is a few dozen bytes (`counter:1005413` → `{"count":20}`), so per-entry overhead
+//! decides the memory a bot needs: a map of `Box<str>` to `Box<[u8]>` spent about 130 bytes on
+//! those 27 (two allocations with their allocator headers, a 40-byte map slot). Here each shard
+//! keeps its entries back to back in one byte arena, and a hash table of 4-byte offsets finds
+//! them; an entry costs its bytes plus 3 to 11 bytes of header and about 8 bytes of table.
+//!
+//! A record in the arena is:
+//!
+//! ```text
+//! flags: u8                   bit 0: an expiry follows; bit 1: dead (replaced or removed)
+//! expires_at: u64 LE          milliseconds since the epoch, only with bit 0
+//! key_len, value_len: LEB128
+//! key, value
+//! ```
+//!
+//! Writing a value of the same length (a counter going from 41 to 42) overwrites it in place;
+//! any other write appends a new record and marks the old one dead. A shard compacts its arena
+//! when more than an eighth of it is dead, so dead records never hold much memory.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hashbrown::{DefaultHashBuilder as RandomState, HashTable};
 
 use crate::clock::{Clock, SystemClock, expiry};
-use crate::error::StorageError;
+use crate::error::{StorageError, StorageOp};
 use crate::storage::{Change, Lease, LockedRead, Storage};
 
 const SHARDS: usize = 64;
 /// Every this many writes, one shard is swept of expired entries, so memory held by
 /// sessions nobody reads again is bounded without a background task.
 const SWEEP_EVERY: usize = 1024;
+/// A shard compacts when dead records make up more than 1/this of its arena.
+const DEAD_FRACTION: usize = 8;
+/// The smallest step an arena grows by.
+const MIN_GROWTH: usize = 256;
 
-struct Entry {
-    value: Box<[u8]>,
-    /// Milliseconds since the epoch; `u64::MAX` for never.
+const EXPIRES: u8 = 1;
+const DEAD: u8 = 2;
+
+/// Where the parts of the record at some offset are.
+struct Record {
+    /// Where the record starts (its flags byte).
+    at: usize,
+    flags: u8,
     expires_at: u64,
+    key: Range<usize>,
+    value: Range<usize>,
 }
 
-impl Entry {
+impl Record {
+    fn end(&self) -> usize {
+        self.value.end
+    }
+
     fn live(&self, now: u64) -> bool {
         self.expires_at > now
     }
 }
 
-type Shard = Mutex<HashMap<Box<str>, Entry>>;
+fn parse(arena: &[u8], at: usize) -> Record {
+    let flags = arena[at];
+    let mut pos = at + 1;
+    let expires_at = if flags & EXPIRES != 0 {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&arena[pos..pos + 8]);
+        pos += 8;
+        u64::from_le_bytes(bytes)
+    } else {
+        u64::MAX
+    };
+    let key_len = read_varint(arena, &mut pos);
+    let value_len = read_varint(arena, &mut pos);
+    let key = pos..pos + key_len;
+    let value = key.end..key.end + value_len;
+    Record {
+        at,
+        flags,
+        expires_at,
+        key,
+        value,
+    }
+}
+
+fn write_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn read_varint(arena: &[u8], pos: &mut usize) -> usize {
+    let mut n = 0;
+    let mut shift = 0;
+    loop {
+        let byte = arena[*pos];
+        *pos += 1;
+        n |= usize::from(byte & 0x7F) << shift;
+        if byte & 0x80 == 0 {
+            return n;
+        }
+        shift += 7;
+    }
+}
+
+fn record_len(key: &[u8], value: &[u8], expires_at: Option<u64>) -> usize {
+    let varint_len = |n: usize| (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize;
+    1 + if expires_at.is_some() { 8 } else { 0 }
+        + varint_len(key.len())
+        + varint_len(value.len())
+        + key.len()
+        + value.len()
+}
+
+#[derive(Default)]
+struct Shard {
+    /// The records, back to back.
+    arena: Vec<u8>,
+    /// The offset of every record not marked dead, found by the hash of its key.
+    index: HashTable<u32>,
+    /// Bytes of dead records in the arena.
+    dead: usize,
+}
+
+impl Shard {
+    fn find(&self, hash: u64, key: &[u8]) -> Option<Record> {
+        let arena = &self.arena;
+        self.index
+            .find(hash, |&at| &arena[parse(arena, at as usize).key] == key)
+            .map(|&at| parse(arena, at as usize))
+    }
+
+    /// Marks the record dead and forgets it.
+    fn remove(&mut self, hash: u64, record: &Record) {
+        if let Ok(entry) = self.index.find_entry(hash, |&at| at as usize == record.at) {
+            entry.remove();
+        }
+        self.arena[record.at] |= DEAD;
+        self.dead += record.end() - record.at;
+    }
+
+    fn write(
+        &mut self,
+        hasher: &RandomState,
+        hash: u64,
+        key: &[u8],
+        value: &[u8],
+        expires_at: Option<u64>,
+    ) -> Result<(), StorageError> {
+        if let Some(old) = self.find(hash, key) {
+            let same_shape = old.value.len() == value.len()
+                && (old.flags & EXPIRES != 0) == expires_at.is_some();
+            if same_shape {
+                self.arena[old.value.clone()].copy_from_slice(value);
+                if let Some(expires_at) = expires_at {
+                    self.set_expiry(&old, expires_at);
+                }
+                return Ok(());
+            }
+            self.remove(hash, &old);
+        }
+        let len = record_len(key, value, expires_at);
+        self.make_room(hasher, len);
+        let at = u32::try_from(self.arena.len())
+            .ok()
+            .filter(|&at| {
+                (at as usize)
+                    .checked_add(len)
+                    .is_some_and(|end| end <= u32::MAX as usize)
+            })
+            .ok_or_else(|| {
+                StorageError::other(
+                    "memory",
+                    StorageOp::Write,
+                    "a shard of the memory store holds 4 GiB, its limit",
+                )
+            })?;
+        let arena = &mut self.arena;
+        arena.push(if expires_at.is_some() { EXPIRES } else { 0 });
+        if let Some(expires_at) = expires_at {
+            arena.extend_from_slice(&expires_at.to_le_bytes());
+        }
+        write_varint(arena, key.len());
+        write_varint(arena, value.len());
+        arena.extend_from_slice(key);
+        arena.extend_from_slice(value);
+        let arena = &self.arena;
+        self.index.insert_unique(hash, at, |&o| {
+            hasher.hash_one(&arena[parse(arena, o as usize).key])
+        });
+        Ok(())
+    }
+
+    fn set_expiry(&mut self, record: &Record, expires_at: u64) {
+        let at = record.at + 1;
+        self.arena[at..at + 8].copy_from_slice(&expires_at.to_le_bytes());
+    }
+
+    /// Makes room for `len` more bytes: by compacting when enough is dead, else by growing
+    /// the arena by an eighth (not doubling, which could leave half of it unused).
+    fn make_room(&mut self, hasher: &RandomState, len: usize) {
+        if self.arena.capacity() - self.arena.len() >= len {
+            return;
+        }
+        if self.dead * DEAD_FRACTION > self.arena.len() {
+            self.compact(hasher);
+            if self.arena.capacity() - self.arena.len() >= len {
+                return;
+            }
+        }
+        let growth = (self.arena.len() / 8).max(MIN_GROWTH).max(len);
+        self.arena.reserve_exact(growth);
+    }
+
+    /// Moves the live records together, dropping the dead ones.
+    fn compact(&mut self, hasher: &RandomState) {
+        let Shard { arena, index, dead } = self;
+        let mut read = 0;
+        let mut write = 0;
+        while read < arena.len() {
+            let record = parse(arena, read);
+            if record.flags & DEAD == 0 {
+                let len = record.end() - read;
+                if write != read {
+                    arena.copy_within(read..record.end(), write);
+                    let key = record.key.start - read + write..record.key.end - read + write;
+                    let hash = hasher.hash_one(&arena[key]);
+                    if let Some(at) = index.find_mut(hash, |&o| o as usize == read) {
+                        *at = write as u32;
+                    }
+                }
+                write += len;
+            }
+            read = record.end();
+        }
+        arena.truncate(write);
+        *dead = 0;
+    }
+
+    /// Removes the expired records; returns how many.
+    fn sweep(&mut self, now: u64) -> usize {
+        let Shard { arena, index, dead } = self;
+        let before = index.len();
+        index.retain(|&mut at| {
+            let record = parse(arena, at as usize);
+            if record.live(now) {
+                return true;
+            }
+            arena[at as usize] |= DEAD;
+            *dead += record.end() - at as usize;
+            false
+        });
+        before - index.len()
+    }
+
+    fn live_records(&self, now: u64) -> impl Iterator<Item = Record> + '_ {
+        self.index
+            .iter()
+            .map(|&at| parse(&self.arena, at as usize))
+            .filter(move |r| r.live(now))
+    }
+}
 
 struct Inner {
-    shards: Box<[Shard]>,
+    shards: Box<[Mutex<Shard>]>,
+    /// foldhash, seeded per store (hashbrown's default): a few times faster than SipHash on
+    /// keys this short, and still keyed so collisions cannot be precomputed.
     hasher: RandomState,
     clock: Arc<dyn Clock>,
     writes: AtomicUsize,
@@ -69,17 +310,22 @@ impl MemoryStorage {
     pub fn with_clock(clock: impl Clock) -> Self {
         MemoryStorage {
             inner: Arc::new(Inner {
-                shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-                hasher: RandomState::new(),
+                shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                hasher: RandomState::default(),
                 clock: Arc::new(clock),
                 writes: AtomicUsize::new(0),
             }),
         }
     }
 
-    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<Box<str>, Entry>> {
-        let index = self.inner.hasher.hash_one(key) as usize % SHARDS;
-        lock(&self.inner.shards[index])
+    /// The key's hash (computed once per operation) and its locked shard. The shard comes from
+    /// the middle bits: the table places entries by the low bits and tags them with the top.
+    fn shard(&self, key: &str) -> (u64, MutexGuard<'_, Shard>) {
+        let hash = self.inner.hasher.hash_one(key.as_bytes());
+        (
+            hash,
+            lock(&self.inner.shards[(hash >> 32) as usize % SHARDS]),
+        )
     }
 
     fn now(&self) -> u64 {
@@ -88,22 +334,22 @@ impl MemoryStorage {
 
     /// Number of stored entries, including expired ones not yet swept.
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| lock(s).len()).sum()
+        self.inner.shards.iter().map(|s| lock(s).index.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Bytes held by keys and values (not counting the maps' own bookkeeping).
+    /// Bytes of the keys and values stored (not counting the store's own bookkeeping).
     pub fn payload_bytes(&self) -> usize {
         self.inner
             .shards
             .iter()
             .map(|s| {
                 lock(s)
-                    .iter()
-                    .map(|(k, v)| k.len() + v.value.len())
+                    .live_records(0)
+                    .map(|r| r.key.len() + r.value.len())
                     .sum::<usize>()
             })
             .sum()
@@ -117,10 +363,10 @@ impl MemoryStorage {
             .shards
             .iter()
             .flat_map(|s| {
-                lock(s)
-                    .iter()
-                    .filter(|(_, e)| e.live(now))
-                    .map(|(k, _)| k.to_string())
+                let shard = lock(s);
+                shard
+                    .live_records(now)
+                    .map(|r| String::from_utf8_lossy(&shard.arena[r.key]).into_owned())
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -135,10 +381,7 @@ impl MemoryStorage {
 
     fn sweep_shard(&self, index: usize) -> usize {
         let now = self.now();
-        let mut shard = lock(&self.inner.shards[index]);
-        let before = shard.len();
-        shard.retain(|_, e| e.live(now));
-        before - shard.len()
+        lock(&self.inner.shards[index]).sweep(now)
     }
 
     fn after_write(&self) {
@@ -148,45 +391,93 @@ impl MemoryStorage {
         }
     }
 
-    fn read_now(&self, key: &str) -> Option<Vec<u8>> {
-        let now = self.now();
-        let mut shard = self.shard(key);
-        match shard.get(key) {
-            Some(e) if e.live(now) => Some(e.value.to_vec()),
-            Some(_) => {
-                shard.remove(key);
-                None
+    /// Whether the record's expiry has passed; the clock is only read for records that have
+    /// an expiry.
+    fn expired(&self, record: &Record) -> bool {
+        record.flags & EXPIRES != 0 && !record.live(self.now())
+    }
+
+    /// Appends the live value of `key` to `out`; whether there was one.
+    fn read_into(&self, key: &str, out: &mut Vec<u8>) -> bool {
+        let (hash, mut shard) = self.shard(key);
+        match shard.find(hash, key.as_bytes()) {
+            Some(record) if !self.expired(&record) => {
+                out.extend_from_slice(&shard.arena[record.value]);
+                true
             }
-            None => None,
+            Some(expired) => {
+                shard.remove(hash, &expired);
+                false
+            }
+            None => false,
         }
     }
 
-    fn write_now(&self, key: &str, value: &[u8], ttl: Option<Duration>) {
-        let expires_at = expiry(&*self.inner.clock, ttl).unwrap_or(u64::MAX);
-        let value: Box<[u8]> = value.into();
+    fn read_entry(&self, key: &str) -> Option<Vec<u8>> {
+        let mut value = Vec::new();
+        self.read_into(key, &mut value).then_some(value)
+    }
+
+    fn write_entry(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StorageError> {
+        let expires_at = expiry(&*self.inner.clock, ttl);
         {
-            let mut shard = self.shard(key);
-            match shard.get_mut(key) {
-                Some(entry) => *entry = Entry { value, expires_at },
-                None => {
-                    shard.insert(key.into(), Entry { value, expires_at });
-                }
-            }
+            let (hash, mut shard) = self.shard(key);
+            shard.write(&self.inner.hasher, hash, key.as_bytes(), value, expires_at)?;
         }
         self.after_write();
+        Ok(())
     }
 
-    fn touch_now(&self, key: &str, ttl: Duration) {
+    fn delete_entry(&self, key: &str) {
+        let (hash, mut shard) = self.shard(key);
+        if let Some(record) = shard.find(hash, key.as_bytes()) {
+            shard.remove(hash, &record);
+        }
+    }
+
+    fn touch_entry(&self, key: &str, ttl: Duration) -> Result<(), StorageError> {
         let now = self.now();
-        if let Some(entry) = self.shard(key).get_mut(key).filter(|e| e.live(now)) {
-            entry.expires_at = expiry(&*self.inner.clock, Some(ttl)).unwrap_or(u64::MAX);
+        let expires_at = expiry(&*self.inner.clock, Some(ttl)).unwrap_or(u64::MAX);
+        let (hash, mut shard) = self.shard(key);
+        let Some(record) = shard.find(hash, key.as_bytes()).filter(|r| r.live(now)) else {
+            return Ok(());
+        };
+        if record.flags & EXPIRES != 0 {
+            shard.set_expiry(&record, expires_at);
+            return Ok(());
+        }
+        // A value stored without expiry has no room for one: store it again with it.
+        let value = shard.arena[record.value].to_vec();
+        shard.write(
+            &self.inner.hasher,
+            hash,
+            key.as_bytes(),
+            &value,
+            Some(expires_at),
+        )
+    }
+
+    fn apply(&self, key: &str, change: Change<'_>) -> Result<(), StorageError> {
+        match change {
+            Change::Nothing => Ok(()),
+            Change::Touch(ttl) => self.touch_entry(key, ttl),
+            Change::Write(value, ttl) => self.write_entry(key, value, ttl),
+            Change::Delete => {
+                self.delete_entry(key);
+                Ok(())
+            }
         }
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while a shard was locked cannot leave an entry half-written (every update is a
-    // single insert or remove), so the data is still consistent: keep serving it.
+    // A record is written before the table points at it, and marked dead after the table
+    // forgets it, so a panic while a shard was locked leaves it consistent: keep serving it.
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -199,7 +490,7 @@ impl Storage for MemoryStorage {
     }
 
     async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.read_now(key))
+        Ok(self.read_entry(key))
     }
 
     async fn write(
@@ -208,18 +499,16 @@ impl Storage for MemoryStorage {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<(), StorageError> {
-        self.write_now(key, value, ttl);
-        Ok(())
+        self.write_entry(key, value, ttl)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.shard(key).remove(key);
+        self.delete_entry(key);
         Ok(())
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StorageError> {
-        self.touch_now(key, ttl);
-        Ok(())
+        self.touch_entry(key, ttl)
     }
 
     async fn lock_and_read(
@@ -230,7 +519,7 @@ impl Storage for MemoryStorage {
     ) -> Result<LockedRead, StorageError> {
         Ok(LockedRead::Acquired {
             lease: None,
-            value: self.read_now(key),
+            value: self.read_entry(key),
         })
     }
 
@@ -240,15 +529,15 @@ impl Storage for MemoryStorage {
         _lease: Option<Lease>,
         change: Change<'_>,
     ) -> Result<(), StorageError> {
-        match change {
-            Change::Nothing => {}
-            Change::Touch(ttl) => self.touch_now(key, ttl),
-            Change::Write(value, ttl) => self.write_now(key, value, ttl),
-            Change::Delete => {
-                self.shard(key).remove(key);
-            }
-        }
-        Ok(())
+        self.apply(key, change)
+    }
+
+    fn read_now(&self, key: &str, out: &mut Vec<u8>) -> Option<Result<bool, StorageError>> {
+        Some(Ok(self.read_into(key, out)))
+    }
+
+    fn commit_now(&self, key: &str, change: Change<'_>) -> Option<Result<(), StorageError>> {
+        Some(self.apply(key, change))
     }
 }
 
@@ -297,6 +586,106 @@ mod tests {
             "nothing was swept: {}",
             store.len()
         );
+    }
+
+    #[tokio::test]
+    async fn rewrites_of_every_shape_keep_the_latest_value() {
+        let clock = ManualClock::default();
+        let store = MemoryStorage::with_clock(clock.clone());
+        let ttl = Some(Duration::from_secs(10));
+        for round in 0..200u32 {
+            for key in ["a", "b", "c"] {
+                // Same length, longer, shorter, with and without expiry: in place and moved.
+                let value = format!("{key}{}", "x".repeat((round % 7) as usize));
+                let ttl = if round % 3 == 0 { ttl } else { None };
+                store.write(key, value.as_bytes(), ttl).await.unwrap();
+            }
+            if round % 50 == 0 {
+                store.delete("b").await.unwrap();
+            }
+        }
+        for key in ["a", "b", "c"] {
+            let want = format!("{key}{}", "x".repeat(199 % 7));
+            assert_eq!(
+                store.read(key).await.unwrap().as_deref(),
+                Some(want.as_bytes())
+            );
+        }
+        assert_eq!(store.len(), 3);
+        assert_eq!(store.payload_bytes(), 3 * (2 + 199 % 7));
+        // About 6 KB were written, but dead records are compacted away instead of growing
+        // the arenas: each stays at its first size.
+        let capacity: usize = store
+            .inner
+            .shards
+            .iter()
+            .map(|s| lock(s).arena.capacity())
+            .sum();
+        assert!(
+            capacity <= 3 * (MIN_GROWTH + 64),
+            "the arenas hold {capacity} bytes for 3 small entries"
+        );
+    }
+
+    #[tokio::test]
+    async fn fast_paths_agree_with_the_async_methods() {
+        let store = MemoryStorage::new();
+        let mut out = b"kept".to_vec();
+        assert!(!store.read_now("k", &mut out).unwrap().unwrap());
+        store
+            .commit_now("k", Change::Write(b"value", None))
+            .unwrap()
+            .unwrap();
+        assert!(store.read_now("k", &mut out).unwrap().unwrap());
+        assert_eq!(out, b"keptvalue");
+        assert_eq!(
+            store.read("k").await.unwrap().as_deref(),
+            Some(&b"value"[..])
+        );
+        store.commit_now("k", Change::Delete).unwrap().unwrap();
+        assert_eq!(store.read("k").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn touch_gives_an_entry_without_expiry_one() {
+        let clock = ManualClock::default();
+        let store = MemoryStorage::with_clock(clock.clone());
+        store.write("a", b"1", None).await.unwrap();
+        store.touch("a", Duration::from_secs(5)).await.unwrap();
+        clock.advance(Duration::from_secs(4));
+        assert!(store.read("a").await.unwrap().is_some());
+        clock.advance(Duration::from_secs(2));
+        assert!(store.read("a").await.unwrap().is_none());
+        assert!(
+            store.is_empty(),
+            "an expired entry found by a read is removed"
+        );
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for n in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            usize::from(u16::MAX),
+            1 << 40,
+        ] {
+            let mut out = Vec::new();
+            write_varint(&mut out, n);
+            let mut pos = 0;
+            assert_eq!(read_varint(&out, &mut pos), n);
+            assert_eq!(pos, out.len());
+            assert_eq!(record_len(&vec![0; n.min(1000)], b"", None), {
+                let mut r = Vec::new();
+                write_varint(&mut r, n.min(1000));
+                1 + r.len() + 1 + n.min(1000)
+            });
+        }
     }
 
     #[tokio::test]

@@ -143,6 +143,27 @@ pub trait Storage: Send + Sync + 'static {
     fn shares_across_processes(&self) -> bool {
         false
     }
+
+    /// Reads without waiting, for stores that never wait (in memory): appends the value to
+    /// `out` and tells whether there was one, as [`Storage::read`] would.
+    ///
+    /// An optional fast path: the default, `None`, sends the middleware to
+    /// [`Storage::read`]. Answering here saves the boxed future of an async trait method
+    /// and lets the middleware choose the buffer (it leaves room to encode the new value
+    /// after the old one). Only used for stores that do not share across processes.
+    fn read_now(&self, key: &str, out: &mut Vec<u8>) -> Option<Result<bool, StorageError>> {
+        let _ = (key, out);
+        None
+    }
+
+    /// Applies a write-back without waiting, as [`Storage::commit`] would without a lease.
+    ///
+    /// An optional fast path like [`Storage::read_now`]; the default, `None`, sends the
+    /// middleware to [`Storage::commit`].
+    fn commit_now(&self, key: &str, change: Change<'_>) -> Option<Result<(), StorageError>> {
+        let _ = (key, change);
+        None
+    }
 }
 
 #[async_trait]
@@ -185,5 +206,11 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn shares_across_processes(&self) -> bool {
         (**self).shares_across_processes()
+    }
+    fn read_now(&self, key: &str, out: &mut Vec<u8>) -> Option<Result<bool, StorageError>> {
+        (**self).read_now(key, out)
+    }
+    fn commit_now(&self, key: &str, change: Change<'_>) -> Option<Result<(), StorageError>> {
+        (**self).commit_now(key, change)
     }
 }

@@ -1,0 +1,9 @@
+//! The workloads of BENCH.md, one file each (W1 and W1-limit share one).
+
+pub mod common;
+pub mod concurrency;
+pub mod counter;
+pub mod dispatch;
+pub mod end_to_end;
+pub mod lazy;
+pub mod stores;

@@ -1,0 +1,243 @@
+//! W4: W1 against stores that leave the process (Redis, PostgreSQL) or the memory (SQLite),
+//! sequential (`W4`, `W4-pg`, `W4-sqlite`) and with 64 updates in flight (`W4c`, ...).
+//!
+//! The benchmark thread is pinned to CPU 0 for these workloads; the server should be too
+//! (`bench/run.sh` does it): a client and a server on different cores of these 2-core machines
+//! pay a wake-up on every round trip. Each line says which CPUs the client and the server were
+//! allowed to run on, as the kernel reports them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bot_session::{Composer, Context, Session, Storage};
+
+use super::common::{
+    Counter, CounterExt, Result, concurrent, current_thread_runtime, distinct_chats, remove_sqlite,
+    sequential, stored_sum, verify, warm_up_len,
+};
+use crate::report::Figures;
+use crate::round_trips::RoundTrips;
+use crate::{stream, sys};
+
+pub const N: usize = 50_000;
+pub const K: u64 = 5_000;
+pub const IN_FLIGHT: usize = 64;
+const CPU: usize = 0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Redis,
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Redis => "redis",
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+
+    /// The workload's name: `W4`, `W4c-pg`, ...
+    pub fn workload(self, in_flight: usize) -> &'static str {
+        match (self, in_flight > 1) {
+            (Backend::Redis, false) => "W4",
+            (Backend::Redis, true) => "W4c",
+            (Backend::Postgres, false) => "W4-pg",
+            (Backend::Postgres, true) => "W4c-pg",
+            (Backend::Sqlite, false) => "W4-sqlite",
+            (Backend::Sqlite, true) => "W4c-sqlite",
+        }
+    }
+
+    fn env(self) -> Option<&'static str> {
+        match self {
+            Backend::Redis => Some("BOT_SESSION_REDIS_URL"),
+            Backend::Postgres => Some("BOT_SESSION_POSTGRES_URL"),
+            Backend::Sqlite => None,
+        }
+    }
+
+    /// Why the workload cannot run here, if it cannot.
+    pub fn unavailable(self) -> Option<String> {
+        let var = self.env()?;
+        match std::env::var(var) {
+            Ok(url) if !url.is_empty() => None,
+            _ => Some(format!(
+                "{var} is not set (bench/run.sh starts the servers)"
+            )),
+        }
+    }
+}
+
+/// One opened store, and what is needed to clean up after it.
+struct Opened {
+    store: Arc<dyn Storage>,
+    server_cpus: String,
+    sqlite_file: Option<PathBuf>,
+}
+
+/// Opens the store of `backend` in the namespace `space` (a Redis key prefix, a PostgreSQL
+/// table, an SQLite file), emptied of the keys the workload uses.
+async fn open(backend: Backend, space: &str) -> Result<Opened> {
+    let opened = match backend {
+        Backend::Redis => {
+            let url = std::env::var("BOT_SESSION_REDIS_URL")?;
+            let store = bot_session::RedisStorage::builder(&url)
+                .key_prefix(format!("{space}:"))
+                .connect()
+                .await?;
+            Opened {
+                store: Arc::new(store),
+                server_cpus: redis_server_cpus(&url).await,
+                sqlite_file: None,
+            }
+        }
+        Backend::Postgres => {
+            let url = std::env::var("BOT_SESSION_POSTGRES_URL")?;
+            let store = bot_session::PostgresStorage::builder(&url)
+                .table(space.replace('-', "_"))
+                .connect()
+                .await?;
+            Opened {
+                store: Arc::new(store),
+                server_cpus: postgres_server_cpus(&url).await,
+                sqlite_file: None,
+            }
+        }
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!("{space}-{}.db", std::process::id()));
+            remove_sqlite(&path);
+            let store = bot_session::SqliteStorage::open(&path).await?;
+            Opened {
+                store: Arc::new(store),
+                server_cpus: "in-process".to_owned(),
+                sqlite_file: Some(path),
+            }
+        }
+    };
+    clear(&*opened.store).await?;
+    Ok(opened)
+}
+
+async fn clear(store: &dyn Storage) -> Result<()> {
+    for chat in 0..K as u32 {
+        let key = format!("{}:{}", Counter::PREFIX, stream::chat_id(chat));
+        store.delete(&key).await?;
+    }
+    Ok(())
+}
+
+async fn close(opened: Opened) -> Result<()> {
+    clear(&*opened.store).await?;
+    drop(opened.store);
+    if let Some(path) = opened.sqlite_file {
+        remove_sqlite(&path);
+    }
+    Ok(())
+}
+
+fn bot(store: impl Storage) -> Composer {
+    Composer::new()
+        .with(Counter::middleware(store))
+        .handler(async |ctx: Context| {
+            ctx.counter()?.count += 1;
+            Ok(())
+        })
+}
+
+/// One run: on a thread pinned to CPU 0, warm up with a throw-away namespace, then time a
+/// fresh one over all N updates, verify by reading every key back, and clean up.
+pub fn run_once(backend: Backend, in_flight: usize) -> Result<Figures> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                sys::pin_current_thread(CPU)?;
+                current_thread_runtime().block_on(timed(backend, in_flight))
+            })
+            .join()
+            .map_err(|_| "the W4 thread panicked")?
+    })
+}
+
+async fn timed(backend: Backend, in_flight: usize) -> Result<Figures> {
+    let workload = backend.workload(in_flight);
+    let indices = stream::chat_indices(N, K);
+    let run = |bot: Composer, updates: &'static [u32]| async move {
+        if in_flight > 1 {
+            concurrent(&bot, updates, in_flight).await
+        } else {
+            sequential(&bot, updates).await
+        }
+    };
+    let indices: &'static [u32] = indices.leak();
+
+    let warm = open(backend, "bot-session-bench-warm").await?;
+    run(bot(Arc::clone(&warm.store)), &indices[..warm_up_len(N)]).await?;
+    close(warm).await?;
+
+    let opened = open(backend, "bot-session-bench").await?;
+    let counted = RoundTrips::new(Arc::clone(&opened.store));
+    let elapsed = run(bot(counted.clone()), indices).await?;
+    let round_trips = counted.calls();
+    let (sum, sessions) = stored_sum(&*opened.store, Counter::PREFIX, K as u32).await?;
+    verify(workload, "the sum of the counts", sum, N as u64)?;
+    verify(
+        workload,
+        "the number of sessions",
+        sessions,
+        distinct_chats(indices),
+    )?;
+    let server_cpus = opened.server_cpus.clone();
+    close(opened).await?;
+    Ok(Figures::new(N, elapsed)
+        .number("round_trips_per_update", round_trips as f64 / N as f64)
+        .number("sessions", sessions as f64)
+        .setting("store", backend.name())
+        .setting("in_flight", in_flight)
+        .setting("client_cpus", sys::current_thread_cpus())
+        .setting("server_cpus", server_cpus))
+}
+
+/// The CPUs the Redis server may run on, from its pid (`INFO server`), if it is local.
+async fn redis_server_cpus(url: &str) -> String {
+    let pid = async {
+        let client = redis::Client::open(url).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .map(|pid| pid.trim().to_owned())
+    };
+    cpus_of(pid.await)
+}
+
+/// The CPUs the PostgreSQL backend serving a connection may run on, if it is local.
+async fn postgres_server_cpus(url: &str) -> String {
+    let pid = async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .ok()?;
+        let driver = tokio::spawn(connection);
+        let row = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .ok()?;
+        let pid: i32 = row.get(0);
+        drop(client);
+        let _ = driver.await;
+        Some(pid.to_string())
+    };
+    cpus_of(pid.await)
+}
+
+fn cpus_of(pid: Option<String>) -> String {
+    pid.and_then(|pid| sys::proc_status_field(&pid, "Cpus_allowed_list:"))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
