@@ -1,0 +1,151 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::storage::Choice;
+
+pub const USAGE: &str = "\
+The counter bot of bot-session: counts messages per chat, speaks the language each user picks
+with /lang, and answers /stats. Sessions persist, so a second run continues the counts.
+
+Usage:
+  counter [FILE] [--storage STORE] [--concurrency N] [--quiet]
+      Handles recorded updates, one JSON object per line, from FILE (or standard input when
+      FILE is missing or -), and prints each reply as `chat_id=... text=\"...\"`; a summary
+      follows on standard error.
+  counter --webhook ADDR --secret TOKEN [--path PATH] [--storage STORE]
+      Serves Telegram's webhook protocol on ADDR (e.g. 127.0.0.1:8443) until Ctrl-C.
+
+Options:
+  --storage STORE    memory, sqlite (./bot-sessions.db), sqlite:PATH, redis://HOST[:PORT][/DB]
+                     or postgres://USER@HOST/DB; default sqlite
+  --concurrency N    updates in flight at once (default 1: in the recorded order)
+  --quiet            print no replies, only the summary
+  --webhook ADDR     serve webhooks on ADDR instead of reading updates
+  --secret TOKEN     the secret_token given to setWebhook; requests without it are refused
+  --path PATH        the URL path Telegram posts to (default /)
+  -h, --help         this text";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub struct Args {
+    pub storage: Choice,
+    pub mode: Mode,
+}
+
+#[derive(Debug)]
+pub enum Mode {
+    Replay {
+        /// `None`: standard input.
+        input: Option<PathBuf>,
+        concurrency: usize,
+        quiet: bool,
+    },
+    Webhook {
+        addr: SocketAddr,
+        secret: String,
+        path: String,
+    },
+    Help,
+}
+
+impl Args {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+        let mut storage = Choice::default();
+        let mut input = None;
+        let mut concurrency = 1;
+        let mut quiet = false;
+        let mut webhook = None;
+        let mut secret = None;
+        let mut path = "/".to_owned();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| format!("{name} needs a value (see --help)"))
+            };
+            match arg.as_str() {
+                "-h" | "--help" => {
+                    return Ok(Args {
+                        storage,
+                        mode: Mode::Help,
+                    });
+                }
+                "--storage" => storage = Choice::parse(&value("--storage")?)?,
+                "--concurrency" => {
+                    concurrency = value("--concurrency")?
+                        .parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or("--concurrency needs a whole number above 0")?;
+                }
+                "--quiet" => quiet = true,
+                "--webhook" => {
+                    let addr = value("--webhook")?;
+                    webhook = Some(addr.parse::<SocketAddr>().map_err(|err| {
+                        format!("--webhook {addr}: {err} (expected an address like 127.0.0.1:8443)")
+                    })?);
+                }
+                "--secret" => secret = Some(value("--secret")?),
+                "--path" => {
+                    path = value("--path")?;
+                    if !path.starts_with('/') {
+                        return Err(format!("--path {path}: must start with /"));
+                    }
+                }
+                "-" if input.is_none() => input = Some(None),
+                flag if flag.starts_with('-') => {
+                    return Err(format!("unknown option {flag} (see --help)"));
+                }
+                file if input.is_none() => input = Some(Some(PathBuf::from(file))),
+                extra => {
+                    return Err(format!(
+                        "unexpected argument {extra}: one input file at most"
+                    ));
+                }
+            }
+        }
+        let mode = match webhook {
+            Some(addr) => {
+                if input.is_some() {
+                    return Err("--webhook takes its updates from HTTP, not from a file".to_owned());
+                }
+                if quiet || concurrency != 1 {
+                    return Err(
+                        "--quiet and --concurrency apply to recorded updates, not to --webhook"
+                            .to_owned(),
+                    );
+                }
+                let secret = secret.ok_or(
+                    "--webhook needs --secret TOKEN: without it anyone who finds the URL can post updates",
+                )?;
+                check_secret(&secret)?;
+                Mode::Webhook { addr, secret, path }
+            }
+            None => {
+                if secret.is_some() {
+                    return Err("--secret only applies with --webhook".to_owned());
+                }
+                Mode::Replay {
+                    input: input.flatten(),
+                    concurrency,
+                    quiet,
+                }
+            }
+        };
+        Ok(Args { storage, mode })
+    }
+}
+
+/// Telegram accepts 1–256 characters `A-Z`, `a-z`, `0-9`, `_` and `-` as a `secret_token`.
+fn check_secret(secret: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if secret.is_empty() || secret.len() > 256 || !secret.chars().all(allowed) {
+        return Err(
+            "--secret: Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and - in a secret token"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}

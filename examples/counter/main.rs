@@ -1,0 +1,178 @@
+//! The counter bot: bot-session's main example.
+//!
+//! ```sh
+//! cargo run --example counter -- examples/data/updates.jsonl            # replay recorded updates
+//! cargo run --example counter -- examples/data/updates.jsonl            # again: the counts go on
+//! cargo run --example counter -- --webhook 127.0.0.1:8443 --secret s3cr3t # serve webhooks
+//! ```
+//!
+//! Half-way through the recorded updates a group becomes a supergroup, and its count moves to
+//! the supergroup's id with it. (A second replay counts the old id's messages from 1 again:
+//! only a replay sends messages from a group that has migrated.)
+//!
+//! One concept per file: `sessions.rs` declares the three session types, `bot.rs` is the
+//! handler, `texts.rs` what it says, `replies.rs` where replies go, `storage.rs` the
+//! `--storage` choice, `tally.rs` the per-update accounting, `replay.rs` and `webhook.rs` the
+//! two ways updates come in, `args.rs` the command line.
+
+mod args;
+mod bot;
+mod replay;
+mod replies;
+mod sessions;
+mod storage;
+mod tally;
+mod texts;
+mod webhook;
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bot_session::{CountingStorage, Storage};
+
+use crate::args::{Args, Mode, USAGE};
+use crate::replies::Outbox;
+use crate::storage::{Choice, Touched};
+use crate::tally::Tally;
+
+fn main() -> ExitCode {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("counter: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Mode::Help = args.mode {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("counter: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<ExitCode, String> {
+    let opened = args.storage.open().await?;
+    // Counts what the session middleware asks of the store, and which sessions it touched.
+    let store = CountingStorage::new(Touched::new(opened));
+    let tally = Tally::default();
+    let elapsed;
+    let mut malformed = 0;
+    let mut panicked = 0;
+    match args.mode {
+        Mode::Replay {
+            input,
+            concurrency,
+            quiet,
+        } => {
+            let stdout = Arc::new(Mutex::new(BufWriter::new(io::stdout())));
+            let outbox = {
+                let (stdout, tally) = (Arc::clone(&stdout), tally.clone());
+                Outbox::new(move |_update_id, reply| {
+                    tally.replied();
+                    if !quiet {
+                        let mut stdout = stdout.lock().unwrap_or_else(PoisonError::into_inner);
+                        // A closed pipe (`| head`) is not the bot's failure.
+                        let _ = writeln!(stdout, "{reply}");
+                    }
+                })
+            };
+            let bot = bot::build(store.clone(), outbox, tally.clone());
+            let replayed = replay::replay(&bot, input, concurrency, &tally)
+                .await
+                .map_err(|err| err.to_string())?;
+            let _ = stdout
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .flush();
+            elapsed = replayed.elapsed;
+            malformed = replayed.malformed;
+            panicked = replayed.panicked;
+        }
+        Mode::Webhook { addr, secret, path } => {
+            let pending = webhook::Pending::default();
+            let outbox = pending.outbox({
+                let tally = tally.clone();
+                move || tally.replied()
+            });
+            let bot = bot::build(store.clone(), outbox, tally.clone());
+            let started = std::time::Instant::now();
+            webhook::serve(addr, secret, path, bot, pending)
+                .await
+                .map_err(|err| err.to_string())?;
+            elapsed = started.elapsed();
+        }
+        Mode::Help => unreachable!("handled before the runtime starts"),
+    }
+    summary(&args.storage, &store, &tally, elapsed, malformed, panicked);
+    let (_, failed) = tally.done();
+    Ok(if failed + malformed + panicked == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What the run did, on standard error (standard output has the replies only).
+fn summary(
+    choice: &Choice,
+    store: &CountingStorage<Touched<Arc<dyn Storage>>>,
+    tally: &Tally,
+    elapsed: Duration,
+    malformed: u64,
+    panicked: u64,
+) {
+    let (handled, failed) = tally.done();
+    let seconds = elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        (handled + failed) as f64 / seconds
+    } else {
+        0.0
+    };
+    let mut problems = format!("{failed} failed");
+    if malformed > 0 {
+        problems += &format!(", {malformed} malformed lines skipped");
+    }
+    if panicked > 0 {
+        problems += &format!(", {panicked} panicked");
+    }
+    eprintln!(
+        "handled {handled} updates in {seconds:.2} s ({rate:.0} updates/s): {} replies, {problems}",
+        tally.replies()
+    );
+    let kinds: Vec<String> = tally
+        .kinds()
+        .iter()
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect();
+    if !kinds.is_empty() {
+        eprintln!(
+            "  by kind: {}; {} without a chat",
+            kinds.join(", "),
+            tally.without_chat()
+        );
+    }
+    let touched = store.inner().by_prefix();
+    let total: usize = touched.iter().map(|(_, n)| n).sum();
+    let each: Vec<String> = touched
+        .iter()
+        .map(|(prefix, n)| format!("{prefix} {n}"))
+        .collect();
+    eprintln!("  sessions touched: {total} ({})", each.join(", "));
+    let stats = store.stats();
+    eprintln!(
+        "  store ({choice}): {} reads, {} writes, {} deletes",
+        stats.reads, stats.writes, stats.deletes
+    );
+}

@@ -1,0 +1,135 @@
+//! Offline mode: reads recorded updates as JSON lines and handles them as the bot would.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bot_session::{Composer, Update};
+use tokio::sync::mpsc;
+
+use crate::tally::Tally;
+
+/// What a replay read and how long it took.
+pub struct Replayed {
+    pub elapsed: Duration,
+    /// Lines that were not a Telegram update (reported as they were met, and skipped).
+    pub malformed: u64,
+    /// Updates whose handler panicked (the middleware never saw them finish).
+    pub panicked: u64,
+}
+
+/// Handles every update in `input` (a file, or standard input for `None`), at most
+/// `concurrency` at once: 1 handles them one after another in the recorded order, as a bot
+/// polling `getUpdates` would; more handles updates of different chats in parallel, which
+/// keeps every count exact but prints replies in the order they are done.
+pub async fn replay(
+    bot: &Composer,
+    input: Option<PathBuf>,
+    concurrency: usize,
+    tally: &Tally,
+) -> io::Result<Replayed> {
+    let (source, size) = match &input {
+        Some(path) => {
+            let file = File::open(path).map_err(|err| {
+                io::Error::new(err.kind(), format!("cannot read {}: {err}", path.display()))
+            })?;
+            let size = file.metadata().ok().map(|meta| meta.len());
+            (Box::new(file) as Box<dyn Read + Send>, size)
+        }
+        None => (Box::new(io::stdin()) as Box<dyn Read + Send>, None),
+    };
+    let read_bytes = Arc::new(AtomicU64::new(0));
+    let (sender, receiver) = mpsc::channel(256.max(concurrency * 2));
+    // Reading and parsing happen on a blocking thread, beside the handlers.
+    let reader = tokio::task::spawn_blocking({
+        let read_bytes = Arc::clone(&read_bytes);
+        move || read_updates(source, &sender, &read_bytes)
+    });
+    let started = Instant::now();
+    let progress = show_progress(tally.clone(), Arc::clone(&read_bytes), size, started);
+    let report = bot.run_receiver(receiver, concurrency).await;
+    let elapsed = started.elapsed();
+    progress.abort();
+    if io::stderr().is_terminal() {
+        eprint!("\r\x1b[K");
+    }
+    let malformed = reader
+        .await
+        .map_err(|err| io::Error::other(format!("the reader thread failed: {err}")))??;
+    Ok(Replayed {
+        elapsed,
+        malformed,
+        panicked: report.failed.saturating_sub(tally.done().1),
+    })
+}
+
+/// Sends each line's update to the bot; reports lines that are not one and goes on.
+fn read_updates(
+    source: Box<dyn Read + Send>,
+    sender: &mpsc::Sender<Update>,
+    read_bytes: &AtomicU64,
+) -> io::Result<u64> {
+    let mut source = BufReader::with_capacity(1 << 16, source);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    let mut malformed = 0;
+    loop {
+        line.clear();
+        let n = source.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(malformed);
+        }
+        number += 1;
+        read_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Update>(&line) {
+            Ok(update) => {
+                if sender.blocking_send(update).is_err() {
+                    return Ok(malformed); // the bot stopped taking updates
+                }
+            }
+            Err(err) => {
+                malformed += 1;
+                eprintln!("line {number}: not a Telegram update ({err}); skipped");
+            }
+        }
+    }
+}
+
+/// A one-line progress indicator on standard error: only when it is a terminal and the run
+/// lasts long enough to be worth watching (a large input), so logs and tests never see it.
+fn show_progress(
+    tally: Tally,
+    read_bytes: Arc<AtomicU64>,
+    size: Option<u64>,
+    started: Instant,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if !io::stderr().is_terminal() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            let (handled, failed) = tally.done();
+            let done = handled + failed;
+            let rate = done as f64 / started.elapsed().as_secs_f64();
+            let share = size
+                .filter(|&size| size > 0)
+                .map(|size| {
+                    let read = read_bytes.load(Ordering::Relaxed) as f64;
+                    format!(" ({:.0}% read)", read * 100.0 / size as f64)
+                })
+                .unwrap_or_default();
+            let mut stderr = io::stderr().lock();
+            let _ = write!(stderr, "\r\x1b[K{done} updates, {rate:.0}/s{share}");
+            let _ = stderr.flush();
+        }
+    })
+}
