@@ -194,6 +194,42 @@ mod redis {
     storage_suite!(suite, crate::redis::server);
     lease_suite!(leases, crate::redis::server);
 
+    /// The same store with a client speaking RESP3 (`?protocol=resp3`): replies, script
+    /// replies included, must decode the same.
+    pub async fn server_resp3(test: &str) -> Option<(Subject, Guard)> {
+        let url = support::server_url("BOT_SESSION_REDIS_URL", "redis")?;
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{separator}protocol=resp3");
+        let prefix = format!("{}:", support::unique(&format!("resp3_{test}")));
+        let connect = || async {
+            RedisStorage::builder(&url)
+                .key_prefix(prefix.clone())
+                .connect()
+                .await
+                .unwrap_or_else(|err| panic!("connect to {url}: {err}"))
+        };
+        let (store, peer) = (connect().await, connect().await);
+        Some((
+            Subject {
+                store: Arc::new(store),
+                time: Time::Real,
+                peer: Some(Arc::new(peer)),
+            },
+            Box::new(DeletePrefix { url, prefix }),
+        ))
+    }
+
+    suite!(
+        resp3,
+        crate::redis::server_resp3,
+        [
+            round_trips_arbitrary_bytes,
+            commit_applies_each_change,
+            lease_excludes_others_until_commit,
+            lease_on_a_missing_key_reads_as_missing,
+        ]
+    );
+
     #[tokio::test]
     async fn key_prefixes_keep_stores_apart() {
         let Some(url) = support::server_url("BOT_SESSION_REDIS_URL", "redis") else {
