@@ -1,6 +1,7 @@
 //! No lost updates: per-key serialization inside one process, without deadlocks.
 
 mod helpers;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,36 @@ async fn sqlite_stale_handler_loses_nothing() {
     let store = bot_session::SqliteStorage::open(&path).await.unwrap();
     stale_handler_loses_nothing(store).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_stale_handler_loses_nothing() {
+    let Some(url) = support::server_url("BOT_SESSION_REDIS_URL", "redis-server") else {
+        return;
+    };
+    let prefix = format!("{}:", support::unique("conc"));
+    let store = bot_session::RedisStorage::builder(&url)
+        .key_prefix(prefix.clone())
+        .connect()
+        .await
+        .unwrap();
+    stale_handler_loses_nothing(store).await;
+    support::redis_server::delete_prefix(&url, &prefix);
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_stale_handler_loses_nothing() {
+    let Some(url) = support::server_url("BOT_SESSION_POSTGRES_URL", "PostgreSQL") else {
+        return;
+    };
+    let store = bot_session::PostgresStorage::builder(&url)
+        .table(support::unique("conc"))
+        .connect()
+        .await
+        .unwrap();
+    stale_handler_loses_nothing(store).await;
 }
 
 /// Two session types with different keys, touched in opposite orders: must neither deadlock

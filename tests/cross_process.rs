@@ -6,6 +6,7 @@
 //! write-back is confirmed; the parent then reads every session back from the store.
 
 mod helpers;
+mod support;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -32,19 +33,9 @@ const IN_FLIGHT: usize = 64;
 /// The server URL for `backend`, or `None` (with a note) when it is not configured locally.
 /// In CI a missing server is a failure, never a skip.
 fn server_url(backend: &str) -> Option<String> {
-    let var = match backend {
-        "redis" => "BOT_SESSION_REDIS_URL",
-        _ => "BOT_SESSION_POSTGRES_URL",
-    };
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{var} is not set: .ci/run must start the {backend} server for this test")
-        }
-        _ => {
-            eprintln!("skipped: {var} is not set (start a {backend} server to run this test)");
-            None
-        }
+    match backend {
+        "redis" => support::server_url("BOT_SESSION_REDIS_URL", "redis-server"),
+        _ => support::server_url("BOT_SESSION_POSTGRES_URL", "PostgreSQL"),
     }
 }
 
