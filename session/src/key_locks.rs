@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-use hashbrown::DefaultHashBuilder as RandomState;
+use hashbrown::DefaultHashBuilder;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -77,7 +77,7 @@ pub struct KeyLocks {
     shards: Box<[Mutex<Shard>]>,
     /// foldhash, seeded per table (hashbrown's default): a few times faster than SipHash on
     /// keys this short, and still keyed.
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
 }
 
 /// The outcome of [`KeyLocks::acquire`].
@@ -122,7 +122,7 @@ impl KeyLocks {
                     })
                 })
                 .collect(),
-            hasher: RandomState::default(),
+            hasher: DefaultHashBuilder::default(),
         }
     }
 

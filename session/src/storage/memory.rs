@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hashbrown::{DefaultHashBuilder as RandomState, HashTable};
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::clock::{Clock, SystemClock, expiry};
 use crate::error::{StorageError, StorageOp};
@@ -150,7 +150,7 @@ impl Shard {
 
     fn write(
         &mut self,
-        hasher: &RandomState,
+        hasher: &DefaultHashBuilder,
         hash: u64,
         key: &[u8],
         value: &[u8],
@@ -207,7 +207,7 @@ impl Shard {
 
     /// Makes room for `len` more bytes: by compacting when enough is dead, else by growing
     /// the arena by an eighth (not doubling, which could leave half of it unused).
-    fn make_room(&mut self, hasher: &RandomState, len: usize) {
+    fn make_room(&mut self, hasher: &DefaultHashBuilder, len: usize) {
         if self.arena.capacity() - self.arena.len() >= len {
             return;
         }
@@ -222,7 +222,7 @@ impl Shard {
     }
 
     /// Moves the live records together, dropping the dead ones.
-    fn compact(&mut self, hasher: &RandomState) {
+    fn compact(&mut self, hasher: &DefaultHashBuilder) {
         let Shard { arena, index, dead } = self;
         let mut read = 0;
         let mut write = 0;
@@ -274,7 +274,7 @@ struct Inner {
     shards: Box<[Mutex<Shard>]>,
     /// foldhash, seeded per store (hashbrown's default): a few times faster than SipHash on
     /// keys this short, and still keyed so collisions cannot be precomputed.
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
     clock: Arc<dyn Clock>,
     writes: AtomicUsize,
 }
@@ -311,7 +311,7 @@ impl MemoryStorage {
         MemoryStorage {
             inner: Arc::new(Inner {
                 shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-                hasher: RandomState::default(),
+                hasher: DefaultHashBuilder::default(),
                 clock: Arc::new(clock),
                 writes: AtomicUsize::new(0),
             }),
