@@ -12,8 +12,11 @@
 //!
 //! After each update the example shows what the store holds for the user.
 
+#[path = "common/recorded.rs"]
+mod recorded;
+
 use bot_session::{
-    Composer, Context, HandlerError, HandlerResult, MemoryStorage, Session, Storage, Update,
+    Composer, Context, HandlerError, HandlerResult, MemoryStorage, Session, Storage,
 };
 use serde::{Deserialize, Serialize};
 
@@ -71,7 +74,7 @@ async fn main() -> Result<(), HandlerError> {
         .with(Counter::middleware(store.clone()))
         .with(Profile::middleware(store.clone()))
         .handler(handle);
-    for update in read_updates("clear_session.jsonl")? {
+    for update in recorded::read_updates("clear_session.jsonl")? {
         let ids = update.kind().session_ids();
         bot.handle_update(update).await?;
         let stored = |key: String| {
@@ -89,14 +92,4 @@ async fn main() -> Result<(), HandlerError> {
         println!(" stored: counter {counter}, profile {profile}");
     }
     Ok(())
-}
-
-/// The updates in the file given as the first argument, or in `examples/data/<default>`.
-fn read_updates(default: &str) -> Result<Vec<Update>, HandlerError> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| format!("{}/examples/data/{default}", env!("CARGO_MANIFEST_DIR")));
-    let text = std::fs::read_to_string(&path).map_err(|err| format!("{path}: {err}"))?;
-    let lines = text.lines().filter(|line| !line.trim().is_empty());
-    Ok(lines.map(serde_json::from_str).collect::<Result<_, _>>()?)
 }

@@ -10,8 +10,11 @@
 //! function returns `None` for (no user, or not a message) have no quota session:
 //! `Err(SessionError::NoKey)`.
 
+#[path = "common/recorded.rs"]
+mod recorded;
+
 use bot_session::{
-    Composer, Context, HandlerError, HandlerResult, MemoryStorage, Session, SessionError, Update,
+    Composer, Context, HandlerError, HandlerResult, MemoryStorage, Session, SessionError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -59,7 +62,7 @@ async fn main() -> Result<(), HandlerError> {
     let bot = Composer::new()
         .with(Quota::middleware(MemoryStorage::new()))
         .handler(handle);
-    for update in read_updates("custom_key.jsonl")? {
+    for update in recorded::read_updates("custom_key.jsonl")? {
         bot.handle_update(update).await?;
     }
     Ok(())
@@ -82,14 +85,4 @@ fn utc_date(unix: i64) -> String {
     };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
-}
-
-/// The updates in the file given as the first argument, or in `examples/data/<default>`.
-fn read_updates(default: &str) -> Result<Vec<Update>, HandlerError> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| format!("{}/examples/data/{default}", env!("CARGO_MANIFEST_DIR")));
-    let text = std::fs::read_to_string(&path).map_err(|err| format!("{path}: {err}"))?;
-    let lines = text.lines().filter(|line| !line.trim().is_empty());
-    Ok(lines.map(serde_json::from_str).collect::<Result<_, _>>()?)
 }

@@ -9,8 +9,11 @@
 //! only `/note` and `/notes` touch it, so every other update costs no store access for it. The
 //! store's counts after each update show the difference.
 
+#[path = "common/recorded.rs"]
+mod recorded;
+
 use bot_session::{
-    Composer, Context, CountingStorage, HandlerError, HandlerResult, MemoryStorage, Session, Update,
+    Composer, Context, CountingStorage, HandlerError, HandlerResult, MemoryStorage, Session,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,7 +64,7 @@ async fn main() -> Result<(), HandlerError> {
         .with(Counter::middleware(store.clone()))
         .with(Notes::middleware(store.clone()))
         .handler(handle);
-    for update in read_updates("lazy_session.jsonl")? {
+    for update in recorded::read_updates("lazy_session.jsonl")? {
         let before = store.stats();
         bot.handle_update(update).await?;
         let after = store.stats();
@@ -72,14 +75,4 @@ async fn main() -> Result<(), HandlerError> {
         );
     }
     Ok(())
-}
-
-/// The updates in the file given as the first argument, or in `examples/data/<default>`.
-fn read_updates(default: &str) -> Result<Vec<Update>, HandlerError> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| format!("{}/examples/data/{default}", env!("CARGO_MANIFEST_DIR")));
-    let text = std::fs::read_to_string(&path).map_err(|err| format!("{path}: {err}"))?;
-    let lines = text.lines().filter(|line| !line.trim().is_empty());
-    Ok(lines.map(serde_json::from_str).collect::<Result<_, _>>()?)
 }

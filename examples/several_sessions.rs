@@ -10,9 +10,12 @@
 //! `topic:-1002044182736:3`, `bot_total:global`. An update that lacks an id a strategy needs
 //! (an inline query has no chat) has no session of that type: `Err(SessionError::NoKey)`.
 
+#[path = "common/recorded.rs"]
+mod recorded;
+
 use bot_session::{
     Composer, Context, HandlerError, HandlerResult, MemoryStorage, Session, SessionError,
-    SessionMut, Update,
+    SessionMut,
 };
 use serde::{Deserialize, Serialize};
 
@@ -97,18 +100,8 @@ async fn main() -> Result<(), HandlerError> {
         .with(Topic::middleware(store.clone()))
         .with(BotTotal::middleware(store.clone()))
         .handler(handle);
-    for update in read_updates("several_sessions.jsonl")? {
+    for update in recorded::read_updates("several_sessions.jsonl")? {
         bot.handle_update(update).await?;
     }
     Ok(())
-}
-
-/// The updates in the file given as the first argument, or in `examples/data/<default>`.
-fn read_updates(default: &str) -> Result<Vec<Update>, HandlerError> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| format!("{}/examples/data/{default}", env!("CARGO_MANIFEST_DIR")));
-    let text = std::fs::read_to_string(&path).map_err(|err| format!("{path}: {err}"))?;
-    let lines = text.lines().filter(|line| !line.trim().is_empty());
-    Ok(lines.map(serde_json::from_str).collect::<Result<_, _>>()?)
 }

@@ -12,6 +12,9 @@
 //! runs on a `ManualClock` moved to each update's `date`. A live bot uses the wall clock
 //! (`MemoryStorage::new()`); SQLite, Redis and PostgreSQL expire sessions the same way.
 
+#[path = "common/recorded.rs"]
+mod recorded;
+
 use std::time::Duration;
 
 use bot_session::{
@@ -49,7 +52,7 @@ async fn handle(ctx: Context) -> HandlerResult {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), HandlerError> {
-    let updates = read_updates("ttl.jsonl")?;
+    let updates = recorded::read_updates("ttl.jsonl")?;
     let start = updates.first().map_or(0, update_date);
     let clock = ManualClock::new(start as u64 * 1000);
     let bot = Composer::new()
@@ -83,14 +86,4 @@ fn clock_time(unix: i64) -> String {
         seconds / 60 % 60,
         seconds % 60
     )
-}
-
-/// The updates in the file given as the first argument, or in `examples/data/<default>`.
-fn read_updates(default: &str) -> Result<Vec<Update>, HandlerError> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| format!("{}/examples/data/{default}", env!("CARGO_MANIFEST_DIR")));
-    let text = std::fs::read_to_string(&path).map_err(|err| format!("{path}: {err}"))?;
-    let lines = text.lines().filter(|line| !line.trim().is_empty());
-    Ok(lines.map(serde_json::from_str).collect::<Result<_, _>>()?)
 }
