@@ -135,6 +135,12 @@ impl KeyLocks {
         self.len() == 0
     }
 
+    /// Takes the lock of `key` for the update with `ticket` if it is free, without waiting.
+    pub fn try_acquire(&self, key: &str, ticket: u64) -> Option<KeyGuard<'_>> {
+        let entry = self.entry(self.hasher.hash_one(key));
+        take(entry.lock().permit.try_acquire().ok()).then(|| entry.hold(ticket))
+    }
+
     /// Takes the lock of `key` for the update with `ticket`.
     ///
     /// `holds_others` says whether that update already holds another key; only then may it
