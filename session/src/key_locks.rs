@@ -630,18 +630,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// and unique: each is `max(last + 1, now << 12)`, published with one compare-and-swap on the
 /// last ticket. The low 12 bits are then a counter that restarts every microsecond (the old
 /// `(micros << 12) | (counter & 0xFFF)` went backwards when that counter wrapped within one
-/// microsecond); more than 4096 tickets in one microsecond borrow from the next one, which
-/// keeps the order and only moves those tickets ahead of the clock by nanoseconds.
+/// microsecond); more than 4096 tickets in one microsecond would borrow from the next one,
+/// which keeps the order and only moves those tickets ahead of the clock by a microsecond
+/// per 4096 of them.
 ///
 /// The clock is `SystemTime`, read once per ticket: unlike an `Instant` plus the wall-clock
-/// time at start (the former scheme), it follows NTP adjustments, so processes on different
-/// machines stay comparable; a clock stepped back cannot make tickets go backwards (the `max`),
-/// it only lets them advance by the counter until the clock catches up. Skipping the clock
-/// read (say, reading it every N tickets) would save ~60 instructions but let tickets lag
-/// wall-clock time without bound when updates are rare, making this process's updates look
-/// older than they are to every other process; a coarse clock would need `unsafe` FFI.
-/// Relaxed ordering is enough: all updates of one atomic are totally ordered, so a ticket
-/// taken after another (in any thread, by happens-before) is larger.
+/// time at start (the former scheme, which costs the same), it follows NTP adjustments, so
+/// processes on different machines stay comparable; a clock stepped back cannot make tickets
+/// go backwards (the `max`), it only lets them advance by the counter until the clock
+/// catches up. The clock read and its conversion are ~100 of the ~115 instructions here.
+/// Skipping it (reading the clock every N tickets, say) would let tickets lag wall-clock
+/// time without bound when updates are rare, making this process's updates look older than
+/// they are to every other process; a cheaper coarse clock would need `unsafe` FFI and a
+/// new dependency. Relaxed ordering is enough: all changes of one atomic are totally
+/// ordered, so a ticket taken after another (in any thread, by happens-before) is larger.
 pub(crate) fn next_ticket() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
@@ -1099,16 +1101,31 @@ mod tests {
                             };
                             increment(&counters[first]).await;
                             if second != first {
-                                match locks.acquire(names[second], ticket, true).await {
-                                    Acquire::Held(second_guard) => {
+                                let acquiring = locks.acquire(names[second], ticket, true);
+                                let acquired = if (task + round) % 7 == 3 {
+                                    // A wait that may die, be cancelled, or get the key.
+                                    tokio::time::timeout(Duration::from_micros(50), acquiring)
+                                        .await
+                                        .ok()
+                                } else {
+                                    Some(acquiring.await)
+                                };
+                                match acquired {
+                                    Some(Acquire::Held(second_guard)) => {
                                         increment(&counters[second]).await;
                                         drop(second_guard);
                                     }
-                                    Acquire::Conflict(blocker) => {
+                                    Some(Acquire::Conflict(blocker)) => {
                                         // Undo, give everything back, wait, run again.
                                         counters[first].fetch_sub(1, Ordering::Relaxed);
                                         drop(first_guard);
                                         blocker.wait().await;
+                                        continue;
+                                    }
+                                    None => {
+                                        cancelled.fetch_add(1, Ordering::Relaxed);
+                                        counters[first].fetch_sub(1, Ordering::Relaxed);
+                                        drop(first_guard);
                                         continue;
                                     }
                                 }
