@@ -33,15 +33,17 @@ pub(crate) async fn take_key<S: Session>(
     read: bool,
 ) -> Result<Taken, SessionError> {
     let holds_others = ctx.holds_keys();
-    let guard = match S::__key_locks()
-        .acquire(key, ctx.ticket(), holds_others)
-        .await
-    {
-        Acquire::Held(guard) => guard,
-        Acquire::Conflict(blocker) => {
-            ctx.blocked_by(blocker);
-            return Err(conflict::<S>(key));
-        }
+    let locks = S::__key_locks();
+    // A free key (the common case) is taken without building the waiting future.
+    let guard = match locks.try_acquire(key, ctx.ticket()) {
+        Some(guard) => guard,
+        None => match locks.acquire(key, ctx.ticket(), holds_others).await {
+            Acquire::Held(guard) => guard,
+            Acquire::Conflict(blocker) => {
+                ctx.blocked_by(blocker);
+                return Err(conflict::<S>(key));
+            }
+        },
     };
     ctx.key_taken();
     let outcome = lock_in_store(shared, ctx, key, read, holds_others).await;
