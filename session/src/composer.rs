@@ -244,15 +244,13 @@ impl Chain {
     async fn run(&self, ctx: &Context) -> HandlerResult {
         let mut result: HandlerResult = Ok(());
         let mut begun = 0;
-        // Steps are matched here rather than in an `async fn`, so that only their boxed
-        // futures, not their results, are kept across awaits: every update's future is smaller.
         for layer in &self.layers {
             let begin = match layer.begin(ctx) {
                 Step::Done(result) => result,
                 Step::Wait(future) => future.await,
             };
             if let Err(err) = begin {
-                result = Err(err.into());
+                result = Err(err);
                 break;
             }
             begun += 1;
@@ -270,7 +268,7 @@ impl Chain {
                 Step::Wait(future) => future.await,
             };
             if let (Ok(()), Err(err)) = (&result, ended) {
-                result = Err(err.into());
+                result = Err(err);
             }
         }
         result

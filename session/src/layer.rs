@@ -10,21 +10,32 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::context::Context;
-use crate::error::SessionError;
+use crate::error::{HandlerResult, SessionError};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One half of a session middleware's work for one update.
+///
+/// Its error is already a [`HandlerError`](crate::HandlerError) (a box): a `SessionError`
+/// inline would make every update's future larger by its size, twice.
 #[doc(hidden)]
 pub enum Step<'a> {
     /// Finished without waiting.
-    Done(Result<(), SessionError>),
+    Done(HandlerResult),
     /// Has to wait: await this.
-    Wait(BoxFuture<'a, Result<(), SessionError>>),
+    Wait(BoxFuture<'a, HandlerResult>),
 }
 
-impl Step<'_> {
-    pub(crate) async fn complete(self) -> Result<(), SessionError> {
+impl<'a> Step<'a> {
+    pub(crate) fn done(result: Result<(), SessionError>) -> Self {
+        Step::Done(result.map_err(Into::into))
+    }
+
+    pub(crate) fn wait(future: impl Future<Output = Result<(), SessionError>> + Send + 'a) -> Self {
+        Step::Wait(Box::pin(async move { Ok(future.await?) }))
+    }
+
+    pub(crate) async fn complete(self) -> HandlerResult {
         match self {
             Step::Done(result) => result,
             Step::Wait(future) => future.await,

@@ -177,17 +177,17 @@ impl<S: Session> SessionLayer for SessionMiddleware<S> {
     fn begin<'a>(&'a self, ctx: &'a Context) -> Step<'a> {
         let Some(key) = self.storage_key(ctx) else {
             // The update lacks the ids: the accessor says so; other sessions are unaffected.
-            return Step::Done(self.install(ctx, Slot::without_key(ctx.update_kind())));
+            return Step::done(self.install(ctx, Slot::without_key(ctx.update_kind())));
         };
         let waits = ctx.chat_migration().is_some() && self.shared.options.migrate_chats;
         if waits {
-            return Step::Wait(Box::pin(self.begin_waiting(ctx, key)));
+            return Step::wait(self.begin_waiting(ctx, key));
         }
         if S::LAZY {
-            return Step::Done(self.install(ctx, Slot::lazy(Arc::clone(&self.shared), key)));
+            return Step::done(self.install(ctx, Slot::lazy(Arc::clone(&self.shared), key)));
         }
         let Some(taken) = load::take_key_now(&self.shared, ctx, &key) else {
-            return Step::Wait(Box::pin(self.begin_waiting(ctx, key)));
+            return Step::wait(self.begin_waiting(ctx, key));
         };
         let result =
             taken.and_then(
@@ -199,13 +199,13 @@ impl<S: Session> SessionLayer for SessionMiddleware<S> {
                     }
                 },
             );
-        Step::Done(result.and_then(|slot| self.install(ctx, slot)))
+        Step::done(result.and_then(|slot| self.install(ctx, slot)))
     }
 
     fn end<'a>(&'a self, ctx: &'a Context, handler_ok: bool) -> Step<'a> {
         match ctx.slot::<S>() {
             Ok(slot) => write_back::finish(&self.shared, slot, ctx, handler_ok),
-            Err(err) => Step::Done(Err(err)),
+            Err(err) => Step::done(Err(err)),
         }
     }
 }
@@ -216,8 +216,7 @@ impl<S: Session> Middleware for SessionMiddleware<S> {
         self.begin(&ctx).complete().await?;
         let outcome = next.run(ctx.clone()).await;
         let written = self.end(&ctx, outcome.is_ok()).complete().await;
-        outcome?;
-        Ok(written?)
+        outcome.and(written)
     }
 
     fn session_type(&self) -> Option<SessionTypeInfo> {

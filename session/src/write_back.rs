@@ -26,7 +26,7 @@ pub(crate) fn finish<'a, S: Session>(
     let (loaded, held) = slot.close();
     let (Some(held), Some(key)) = (held, slot.key.as_deref()) else {
         // Never loaded (a lazy session the handler did not touch): no store traffic at all.
-        return Step::Done(Ok(()));
+        return Step::done(Ok(()));
     };
     let mut buffer = Vec::new();
     let planned = match loaded {
@@ -41,13 +41,13 @@ pub(crate) fn finish<'a, S: Session>(
         Err(err) => match held.lease {
             None => {
                 load::release(ctx, held);
-                return Step::Done(Err(err));
+                return Step::done(Err(err));
             }
             Some(_) => {
-                return Step::Wait(Box::pin(async move {
+                return Step::wait(async move {
                     load::give_back(shared, ctx, key, held).await;
                     Err(err)
-                }));
+                });
             }
         },
     };
@@ -58,12 +58,10 @@ pub(crate) fn finish<'a, S: Session>(
         };
         if let Some(outcome) = now {
             load::release(ctx, held);
-            return Step::Done(outcome.map_err(|source| storage_error::<S>(key, source)));
+            return Step::done(outcome.map_err(|source| storage_error::<S>(key, source)));
         }
     }
-    Step::Wait(Box::pin(async move {
-        commit(shared, ctx, key, held, planned.change(&buffer)).await
-    }))
+    Step::wait(async move { commit(shared, ctx, key, held, planned.change(&buffer)).await })
 }
 
 /// Applies `change` to `key` and releases the key (the store's lease and the in-process lock).
