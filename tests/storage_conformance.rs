@@ -435,6 +435,99 @@ mod postgres {
         }
     }
 
+    /// Operations share the store's connections: one update at a time keeps one connection,
+    /// and many at once open no more than `pool_size`, however many are in flight.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_are_shared_and_opened_only_when_all_are_busy() {
+        use bot_session::Storage;
+        use bot_session::storage::{Change, LockedRead};
+        use std::time::Duration;
+        let Some(url) = support::server_url("BOT_SESSION_POSTGRES_URL", "postgres") else {
+            return;
+        };
+        let table = support::unique("shared");
+        let _drop = DropTable {
+            url: url.clone(),
+            table: table.clone(),
+        };
+        let store = PostgresStorage::builder(&url)
+            .table(table.clone())
+            .pool_size(3)
+            .sweep_every(None)
+            .connect()
+            .await
+            .unwrap();
+        let (monitor, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        // Every connection of the store prepares statements on its table when it opens.
+        let connections = || async {
+            let rows: i64 = monitor
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE application_name = 'bot-session' AND query LIKE '%\"' || $1 || '\"%'",
+                    &[&table],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            rows
+        };
+
+        for i in 0..20u64 {
+            let key = format!("k{}", i % 5);
+            let LockedRead::Acquired { lease, value } = store
+                .lock_and_read(&key, i + 1, Duration::from_secs(30))
+                .await
+                .unwrap()
+            else {
+                panic!("{key} is busy with nothing in flight");
+            };
+            let count = value.map_or(0, |v| v[0]) + 1;
+            store
+                .commit(&key, lease, Change::Write(&[count], None))
+                .await
+                .unwrap();
+        }
+        assert_eq!(connections().await, 1, "one update at a time opened more");
+
+        let updates = (0..200u64).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("c{i}");
+                let LockedRead::Acquired { lease, .. } = store
+                    .lock_and_read(&key, 1000 + i, Duration::from_secs(30))
+                    .await
+                    .unwrap()
+                else {
+                    panic!("{key} is busy");
+                };
+                store
+                    .commit(&key, lease, Change::Write(b"x", None))
+                    .await
+                    .unwrap();
+            })
+        });
+        for update in updates.collect::<Vec<_>>() {
+            update.await.unwrap();
+        }
+        let open = connections().await;
+        assert!(
+            (1..=3).contains(&open),
+            "{open} connections for pool_size(3)"
+        );
+        for i in 0..5 {
+            assert_eq!(store.read(&format!("k{i}")).await.unwrap(), Some(vec![4]));
+        }
+        for i in 0..200 {
+            assert_eq!(
+                store.read(&format!("c{i}")).await.unwrap().as_deref(),
+                Some(&b"x"[..])
+            );
+        }
+    }
+
     #[tokio::test]
     async fn unreachable_server_fails_clearly() {
         use bot_session::{StorageErrorKind, StorageOp};
