@@ -251,6 +251,81 @@ async fn handler_error_writes_nothing_unless_opted_in() {
     assert_eq!(stored(store.inner(), "prefs:7").await, None);
 }
 
+/// An ordinary middleware between two session middlewares: the session middlewares that lead
+/// the chain run inline, the ones after it nested inside it, and both keep the same rules.
+#[tokio::test]
+async fn sessions_behind_an_ordinary_middleware_keep_the_rules() {
+    use bot_session::{Middleware, Next, async_trait};
+    use std::sync::{Arc, Mutex};
+
+    /// Records what it sees, and fails after the handler when told to.
+    #[derive(Clone, Default)]
+    struct Around {
+        seen: Arc<Mutex<Vec<String>>>,
+        fail_after: bool,
+    }
+
+    #[async_trait]
+    impl Middleware for Around {
+        async fn handle(&self, ctx: Context, next: Next<'_>) -> HandlerResult {
+            let counter = ctx.counter().map(|c| c.count);
+            let prefs_ready = ctx.session::<UserPrefs>().is_ok();
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("counter={counter:?} prefs_ready={prefs_ready}"));
+            next.run(ctx).await?;
+            if self.fail_after {
+                return Err("the middleware failed after the handler".into());
+            }
+            Ok(())
+        }
+    }
+
+    async fn handler(ctx: Context) -> HandlerResult {
+        ctx.counter()?.count += 1;
+        ctx.prefs().await?.lang.push('x');
+        Ok(())
+    }
+
+    let store = counting();
+    let around = Around::default();
+    let bot = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .with(around.clone())
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(handler);
+    bot.handle_update(private(1, 7)).await.unwrap();
+    assert_eq!(store.stats(), stats(2, 2, 0));
+    assert_eq!(
+        around.seen.lock().unwrap().as_slice(),
+        ["counter=Ok(0) prefs_ready=false"],
+        "the leading session is loaded before the middleware, the nested one is not yet there"
+    );
+
+    // The middleware fails after the handler: the session inside it was written back (it saw
+    // everything inside succeed), the one around it was not.
+    let failing = Composer::new()
+        .with(Counter::middleware(store.clone()))
+        .with(Around {
+            fail_after: true,
+            ..Around::default()
+        })
+        .with(UserPrefs::middleware(store.clone()))
+        .handler(handler);
+    store.reset();
+    failing.handle_update(private(2, 7)).await.unwrap_err();
+    assert_eq!(store.stats(), stats(2, 1, 0));
+    assert_eq!(
+        stored(store.inner(), "counter:7").await.unwrap(),
+        r#"{"count":1}"#
+    );
+    assert_eq!(
+        stored(store.inner(), "prefs:7").await.unwrap(),
+        r#"{"lang":"xx"}"#
+    );
+}
+
 #[tokio::test]
 async fn update_without_chat_is_no_key_and_other_sessions_work() {
     let store = counting();

@@ -38,7 +38,7 @@ pub fn update(i: usize, chat_index: u32) -> Update {
     let i = i as i64;
     Update {
         update_id: i + 1,
-        message: Some(Message {
+        message: Some(Box::new(Message {
             message_id: i + 1,
             date: 1_700_000_000 + i,
             chat: Chat {
@@ -54,7 +54,7 @@ pub fn update(i: usize, chat_index: u32) -> Update {
             }),
             text: Some("hi".to_owned()),
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     }
 }

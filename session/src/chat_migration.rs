@@ -13,6 +13,7 @@ use crate::load::{give_back, take_key};
 use crate::middleware::Shared;
 use crate::session::Session;
 use crate::storage::Change;
+use crate::storage_key::StorageKey;
 use crate::write_back::commit;
 
 /// Moves the session of the old chat to the new one if the update announces a migration, and
@@ -20,8 +21,8 @@ use crate::write_back::commit;
 pub(crate) async fn follow<S: Session>(
     shared: &Shared<S>,
     ctx: &Context,
-    key: String,
-) -> Result<String, SessionError> {
+    key: StorageKey,
+) -> Result<StorageKey, SessionError> {
     let Some(migration) = ctx.chat_migration() else {
         return Ok(key);
     };

@@ -2,7 +2,6 @@
 
 use std::any::TypeId;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,13 +10,12 @@ use crate::context::Context;
 use crate::error::{HandlerError, HandlerResult, SessionError};
 use crate::key_locks::next_ticket;
 use crate::keys::SessionKeys;
+use crate::layer::{BoxFuture, SessionLayer, Step};
 
 /// How many times an update that lost a deadlock-avoidance race is run again. Each retry keeps
 /// the update's age, so it wins once it is the oldest contender; the bound only guards
 /// against a store that keeps answering busy.
 const MAX_ATTEMPTS: u32 = 1000;
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A step around the handler, such as a session middleware.
 #[async_trait]
@@ -29,6 +27,16 @@ pub trait Middleware: Send + Sync + 'static {
     #[doc(hidden)]
     fn session_type(&self) -> Option<SessionTypeInfo> {
         None
+    }
+
+    /// The same middleware split around the handler, for session middlewares (see
+    /// [`SessionLayer`]); others give themselves back.
+    #[doc(hidden)]
+    fn into_session_layer(self: Arc<Self>) -> Result<Arc<dyn SessionLayer>, Arc<Self>>
+    where
+        Self: Sized,
+    {
+        Err(self)
     }
 }
 
@@ -89,6 +97,10 @@ impl ErasedHandler for NoHandler {
 
 #[derive(Clone)]
 struct Chain {
+    /// The session middlewares added before any other middleware, run inline around the
+    /// rest (see [`SessionLayer`]).
+    layers: Vec<Arc<dyn SessionLayer>>,
+    /// The other middlewares, from the first that is not a session layer, as a nested chain.
     middlewares: Vec<Arc<dyn Middleware>>,
     handler: Arc<dyn ErasedHandler>,
     session_types: Vec<TypeId>,
@@ -122,6 +134,7 @@ impl Composer {
     pub fn new() -> Self {
         Composer {
             chain: Arc::new(Chain {
+                layers: Vec::new(),
                 middlewares: Vec::new(),
                 handler: Arc::new(NoHandler),
                 session_types: Vec::new(),
@@ -154,7 +167,15 @@ impl Composer {
             chain.session_types.push(info.type_id);
             chain.prefixes.push((info.prefix, info.type_name));
         }
-        chain.middlewares.push(Arc::new(middleware));
+        let middleware = Arc::new(middleware);
+        if chain.middlewares.is_empty() {
+            match middleware.into_session_layer() {
+                Ok(layer) => chain.layers.push(layer),
+                Err(middleware) => chain.middlewares.push(middleware),
+            }
+        } else {
+            chain.middlewares.push(middleware);
+        }
         self
     }
 
@@ -191,11 +212,7 @@ impl Composer {
     async fn run_context(&self, mut ctx: Context) -> HandlerResult {
         let mut attempt = 1;
         loop {
-            let next = Next {
-                middlewares: &self.chain.middlewares,
-                handler: &*self.chain.handler,
-            };
-            let result = next.run(ctx.clone()).await;
+            let result = self.chain.run(&ctx).await;
             let Err(err) = result else {
                 return Ok(());
             };
@@ -212,10 +229,49 @@ impl Composer {
             // Every key of the update is released by now: wait for the older update that
             // holds the key this one gave up on (a conflict in a shared store has no such
             // handle; its holder is given a turn).
-            if !ctx.wait_for_blocker().await {
+            // Boxed: a rare path, and its future would otherwise make every update's bigger.
+            if !Box::pin(ctx.wait_for_blocker()).await {
                 tokio::task::yield_now().await;
             }
         }
+    }
+}
+
+impl Chain {
+    /// One attempt at the update: the leading session layers begin in order, the rest of the
+    /// chain and the handler run, and the layers that began end in reverse order, each told
+    /// whether everything inside it succeeded.
+    async fn run(&self, ctx: &Context) -> HandlerResult {
+        let mut result: HandlerResult = Ok(());
+        let mut begun = 0;
+        for layer in &self.layers {
+            let begin = match layer.begin(ctx) {
+                Step::Done(result) => result,
+                Step::Wait(future) => future.await,
+            };
+            if let Err(err) = begin {
+                result = Err(err);
+                break;
+            }
+            begun += 1;
+        }
+        if result.is_ok() {
+            let next = Next {
+                middlewares: &self.middlewares,
+                handler: &*self.handler,
+            };
+            result = next.run(ctx.clone()).await;
+        }
+        for layer in self.layers[..begun].iter().rev() {
+            let ended = match layer.end(ctx, result.is_ok()) {
+                Step::Done(result) => result,
+                Step::Wait(future) => future.await,
+            };
+            if let (Ok(()), Err(err)) = (&result, ended) {
+                result = Err(err);
+            }
+        }
+        result
     }
 }
 

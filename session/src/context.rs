@@ -20,15 +20,14 @@ use crate::update::Update;
 /// (`ctx.counter()`), or generically with [`Context::session`] and [`Context::load_session`].
 #[derive(Clone)]
 pub struct Context {
-    inner: Arc<Inner>,
+    inner: Arc<Inner<dyn Any + Send + Sync>>,
 }
 
-/// Everything about one update.
-///
-/// The update itself is boxed: an `Update` is 920 bytes, and with it inline this block would
-/// be over the 1 KiB up to which glibc's per-thread cache serves allocations, so two small
-/// allocations cost fewer instructions than one large one (measured with callgrind on W1).
-struct Inner {
+/// Everything about one update, in one allocation: the update is the last field, so a
+/// `Inner<Update>` (or another framework's update type) coerces to `Inner<dyn Any>` and the
+/// context needs no second allocation for it. Every payload of an [`Update`] is boxed, so
+/// the update itself is small and moving it in costs little.
+struct Inner<U: ?Sized> {
     ids: SessionIds,
     migration: Option<ChatMigration>,
     kind: &'static str,
@@ -38,7 +37,7 @@ struct Inner {
     /// The key this update last gave up on, to wait for before it runs again.
     blocker: Mutex<Option<Blocker<'static>>>,
     slots: SlotTable,
-    update: Box<dyn Any + Send + Sync>,
+    update: U,
 }
 
 struct SlotEntry {
@@ -103,7 +102,7 @@ impl Context {
     where
         U: SessionKeys + Send + Sync + 'static,
     {
-        let inner = Arc::new(Inner {
+        let inner: Arc<Inner<dyn Any + Send + Sync>> = Arc::new(Inner {
             ids: update.session_ids(),
             migration: update.chat_migration(),
             kind: update.kind_name(),
@@ -111,7 +110,7 @@ impl Context {
             held_keys: AtomicUsize::new(0),
             blocker: Mutex::new(None),
             slots: SlotTable::new(session_types),
-            update: Box::new(update),
+            update,
         });
         Context { inner }
     }
@@ -126,7 +125,7 @@ impl Context {
 
     /// The Telegram update, when the context was made from one.
     pub fn update(&self) -> Option<&Update> {
-        self.inner.update.downcast_ref()
+        self.update_as()
     }
 
     /// The update as the type it was handed to the composer as (another framework's update).

@@ -10,6 +10,7 @@ mod envelope;
 mod error;
 mod key_locks;
 mod keys;
+mod layer;
 mod load;
 mod middleware;
 mod runner;
@@ -17,6 +18,7 @@ mod session;
 mod session_mut;
 mod slot;
 pub mod storage;
+mod storage_key;
 pub mod update;
 mod write_back;
 

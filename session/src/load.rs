@@ -20,6 +20,9 @@ const MAX_BACKOFF: Duration = Duration::from_millis(8);
 /// about 60 bytes, the common case; larger ones grow it.
 const READ_BUFFER: usize = 128;
 
+/// A key taken for an update, with the stored bytes when they were read.
+pub(crate) type Taken = (Held, Option<Vec<u8>>);
+
 /// Takes `key` for this update: the in-process lock, then the store's lease where the store
 /// is shared between processes. Returns the stored bytes when `read` is set (stores with
 /// leases always read, since the lease and the read are one round trip).
@@ -28,17 +31,19 @@ pub(crate) async fn take_key<S: Session>(
     ctx: &Context,
     key: &str,
     read: bool,
-) -> Result<(Held, Option<Vec<u8>>), SessionError> {
+) -> Result<Taken, SessionError> {
     let holds_others = ctx.holds_keys();
-    let guard = match S::__key_locks()
-        .acquire(key, ctx.ticket(), holds_others)
-        .await
-    {
-        Acquire::Held(guard) => guard,
-        Acquire::Conflict(blocker) => {
-            ctx.blocked_by(blocker);
-            return Err(conflict::<S>(key));
-        }
+    let locks = S::__key_locks();
+    // A free key (the common case) is taken without building the waiting future.
+    let guard = match locks.try_acquire(key, ctx.ticket()) {
+        Some(guard) => guard,
+        None => match locks.acquire(key, ctx.ticket(), holds_others).await {
+            Acquire::Held(guard) => guard,
+            Acquire::Conflict(blocker) => {
+                ctx.blocked_by(blocker);
+                return Err(conflict::<S>(key));
+            }
+        },
     };
     ctx.key_taken();
     let outcome = lock_in_store(shared, ctx, key, read, holds_others).await;
@@ -56,6 +61,42 @@ pub(crate) async fn take_key<S: Session>(
             Err(err)
         }
     }
+}
+
+/// [`take_key`] with a read, when it can finish without waiting: the key is free in this
+/// process and the store answers at once (in memory). `None` means it cannot: call
+/// [`take_key`].
+pub(crate) fn take_key_now<S: Session>(
+    shared: &Shared<S>,
+    ctx: &Context,
+    key: &str,
+) -> Option<Result<Taken, SessionError>> {
+    if shared.store.shares_across_processes() {
+        return None;
+    }
+    let guard = S::__key_locks().try_acquire(key, ctx.ticket())?;
+    let mut buffer = Vec::with_capacity(READ_BUFFER);
+    // A store that cannot answer at once gives the key back; `take_key` takes it again.
+    let found = shared.store.read_now(key, &mut buffer)?;
+    ctx.key_taken();
+    let held = Held {
+        _guard: guard,
+        lease: None,
+    };
+    Some(match found {
+        Ok(found) => Ok((held, found.then_some(buffer))),
+        Err(source) => {
+            release(ctx, held);
+            Err(storage_error::<S>(key, source))
+        }
+    })
+}
+
+/// Releases a key held without a lease: nothing to tell the store.
+pub(crate) fn release(ctx: &Context, held: Held) {
+    debug_assert!(held.lease.is_none(), "a lease is released by a commit");
+    drop(held);
+    ctx.key_released();
 }
 
 async fn lock_in_store<S: Session>(

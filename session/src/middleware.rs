@@ -10,11 +10,13 @@ use async_trait::async_trait;
 use crate::chat_migration;
 use crate::composer::{Middleware, Next, SessionTypeInfo};
 use crate::context::Context;
-use crate::error::HandlerResult;
+use crate::error::{HandlerResult, SessionError};
+use crate::layer::{SessionLayer, Step};
 use crate::load;
 use crate::session::Session;
 use crate::slot::Slot;
 use crate::storage::Storage;
+use crate::storage_key::StorageKey;
 use crate::write_back;
 
 /// Settings a bot may change at run time, with the `#[session(...)]` attributes as defaults.
@@ -133,22 +135,77 @@ impl<S: Session> SessionMiddleware<S> {
         S::__key_locks().len()
     }
 
-    fn storage_key(&self, ctx: &Context) -> Option<String> {
-        let mut key = String::with_capacity(S::PREFIX.len() + 24);
+    fn storage_key(&self, ctx: &Context) -> Option<StorageKey> {
+        let mut key = StorageKey::new();
         S::KEY
             .write_storage_key(S::PREFIX, ctx, &mut key)
             .then_some(key)
     }
 
-    fn install(&self, ctx: &Context, slot: Slot<S>) -> HandlerResult {
+    fn install(&self, ctx: &Context, slot: Slot<S>) -> Result<(), SessionError> {
         if ctx.install(slot) {
             Ok(())
         } else {
-            Err(crate::SessionError::NotRegistered {
+            Err(SessionError::NotRegistered {
                 session: S::NAME,
                 type_name: S::TYPE_NAME,
+            })
+        }
+    }
+}
+
+impl<S: Session> SessionMiddleware<S> {
+    /// Loads the session once its key is known, when that has to wait: a contended key, a
+    /// store across the network, a chat migration to follow first.
+    async fn begin_waiting(&self, ctx: &Context, key: StorageKey) -> Result<(), SessionError> {
+        let key = chat_migration::follow(&self.shared, ctx, key).await?;
+        if S::LAZY {
+            return self.install(ctx, Slot::lazy(Arc::clone(&self.shared), key));
+        }
+        let (held, stored) = load::take_key(&self.shared, ctx, &key, true).await?;
+        match load::decode(&self.shared, &key, stored) {
+            Ok(loaded) => self.install(ctx, Slot::loaded(key, loaded, held)),
+            Err(err) => {
+                load::give_back(&self.shared, ctx, &key, held).await;
+                Err(err)
             }
-            .into())
+        }
+    }
+}
+
+impl<S: Session> SessionLayer for SessionMiddleware<S> {
+    fn begin<'a>(&'a self, ctx: &'a Context) -> Step<'a> {
+        let Some(key) = self.storage_key(ctx) else {
+            // The update lacks the ids: the accessor says so; other sessions are unaffected.
+            return Step::done(self.install(ctx, Slot::without_key(ctx.update_kind())));
+        };
+        let waits = ctx.chat_migration().is_some() && self.shared.options.migrate_chats;
+        if waits {
+            return Step::wait(self.begin_waiting(ctx, key));
+        }
+        if S::LAZY {
+            return Step::done(self.install(ctx, Slot::lazy(Arc::clone(&self.shared), key)));
+        }
+        let Some(taken) = load::take_key_now(&self.shared, ctx, &key) else {
+            return Step::wait(self.begin_waiting(ctx, key));
+        };
+        let result =
+            taken.and_then(
+                |(held, stored)| match load::decode(&self.shared, &key, stored) {
+                    Ok(loaded) => Ok(Slot::loaded(key, loaded, held)),
+                    Err(err) => {
+                        load::release(ctx, held);
+                        Err(err)
+                    }
+                },
+            );
+        Step::done(result.and_then(|slot| self.install(ctx, slot)))
+    }
+
+    fn end<'a>(&'a self, ctx: &'a Context, handler_ok: bool) -> Step<'a> {
+        match ctx.slot::<S>() {
+            Ok(slot) => write_back::finish(&self.shared, slot, ctx, handler_ok),
+            Err(err) => Step::done(Err(err)),
         }
     }
 }
@@ -156,33 +213,10 @@ impl<S: Session> SessionMiddleware<S> {
 #[async_trait]
 impl<S: Session> Middleware for SessionMiddleware<S> {
     async fn handle(&self, ctx: Context, next: Next<'_>) -> HandlerResult {
-        let Some(key) = self.storage_key(&ctx) else {
-            // The update lacks the ids: the accessor says so; other sessions are unaffected.
-            self.install(
-                &ctx,
-                Slot::new(Arc::clone(&self.shared), None, ctx.update_kind()),
-            )?;
-            return next.run(ctx).await;
-        };
-        let key = chat_migration::follow(&self.shared, &ctx, key).await?;
-        let slot = if S::LAZY {
-            Slot::new(Arc::clone(&self.shared), Some(key), ctx.update_kind())
-        } else {
-            let (held, stored) = load::take_key(&self.shared, &ctx, &key, true).await?;
-            match load::decode(&self.shared, &key, stored) {
-                Ok(loaded) => Slot::loaded(Arc::clone(&self.shared), key, loaded, held),
-                Err(err) => {
-                    load::give_back(&self.shared, &ctx, &key, held).await;
-                    return Err(err.into());
-                }
-            }
-        };
-        self.install(&ctx, slot)?;
+        self.begin(&ctx).complete().await?;
         let outcome = next.run(ctx.clone()).await;
-        let slot = ctx.slot::<S>()?;
-        let written = write_back::finish(slot, &ctx, outcome.is_ok()).await;
-        outcome?;
-        Ok(written?)
+        let written = self.end(&ctx, outcome.is_ok()).complete().await;
+        outcome.and(written)
     }
 
     fn session_type(&self) -> Option<SessionTypeInfo> {
@@ -191,5 +225,9 @@ impl<S: Session> Middleware for SessionMiddleware<S> {
             type_name: S::TYPE_NAME,
             prefix: S::PREFIX,
         })
+    }
+
+    fn into_session_layer(self: Arc<Self>) -> Result<Arc<dyn SessionLayer>, Arc<Self>> {
+        Ok(self)
     }
 }

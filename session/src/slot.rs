@@ -10,6 +10,7 @@ use crate::middleware::Shared;
 use crate::session::Session;
 use crate::session_mut::SessionMut;
 use crate::storage::Lease;
+use crate::storage_key::StorageKey;
 
 /// The session value as the handler sees it, with what write-back needs to know about it.
 pub(crate) struct Loaded<S> {
@@ -43,10 +44,22 @@ pub(crate) struct State<S> {
     pub(crate) closed: bool,
 }
 
+impl<S> State<S> {
+    fn empty() -> Self {
+        State {
+            loaded: None,
+            held: None,
+            closed: false,
+        }
+    }
+}
+
 pub(crate) struct Slot<S: Session> {
-    pub(crate) shared: Arc<Shared<S>>,
+    /// The store and settings, for a lazy session to load itself; eager sessions are loaded
+    /// by the middleware before the slot exists, and do without it (and its reference count).
+    shared: Option<Arc<Shared<S>>>,
     /// `prefix:key`, or `None` when the update lacks the ids the key strategy needs.
-    pub(crate) key: Option<String>,
+    pub(crate) key: Option<StorageKey>,
     /// The kind of update, for the error when there is no key.
     update_kind: &'static str,
     state: Mutex<State<S>>,
@@ -55,37 +68,46 @@ pub(crate) struct Slot<S: Session> {
 }
 
 impl<S: Session> Slot<S> {
-    pub(crate) fn new(
-        shared: Arc<Shared<S>>,
-        key: Option<String>,
+    fn with_state(
+        shared: Option<Arc<Shared<S>>>,
+        key: Option<StorageKey>,
         update_kind: &'static str,
+        state: State<S>,
     ) -> Self {
         Slot {
             shared,
             key,
             update_kind,
-            state: Mutex::new(State {
-                loaded: None,
-                held: None,
-                closed: false,
-            }),
+            state: Mutex::new(state),
             load_lock: tokio::sync::Mutex::const_new(()),
         }
     }
 
-    pub(crate) fn loaded(
-        shared: Arc<Shared<S>>,
-        key: String,
-        loaded: Loaded<S>,
-        held: Held,
-    ) -> Self {
-        let slot = Self::new(shared, Some(key), "");
-        {
-            let mut state = slot.lock_state();
-            state.loaded = Some(loaded);
-            state.held = Some(held);
-        }
-        slot
+    /// The slot of an update that lacks the ids the key strategy needs.
+    pub(crate) fn without_key(update_kind: &'static str) -> Self {
+        Self::with_state(None, None, update_kind, State::empty())
+    }
+
+    /// A lazy session's slot, loaded on first access.
+    pub(crate) fn lazy(shared: Arc<Shared<S>>, key: StorageKey) -> Self {
+        Self::with_state(Some(shared), Some(key), "", State::empty())
+    }
+
+    /// An eager session's slot, loaded already.
+    pub(crate) fn loaded(key: StorageKey, loaded: Loaded<S>, held: Held) -> Self {
+        let state = State {
+            loaded: Some(loaded),
+            held: Some(held),
+            closed: false,
+        };
+        Self::with_state(None, Some(key), "", state)
+    }
+
+    /// The store and settings for loading; only lazy slots load.
+    fn shared(&self) -> Result<&Shared<S>, SessionError> {
+        self.shared
+            .as_deref()
+            .ok_or(SessionError::NotLoaded { session: S::NAME })
     }
 
     fn key(&self) -> Result<&str, SessionError> {
@@ -144,11 +166,12 @@ impl<S: Session> Slot<S> {
         if self.is_loaded()? {
             return Ok(());
         }
-        let (held, stored) = load::take_key(&self.shared, ctx, key, true).await?;
-        let loaded = match load::decode(&self.shared, key, stored) {
+        let shared = self.shared()?;
+        let (held, stored) = load::take_key(shared, ctx, key, true).await?;
+        let loaded = match load::decode(shared, key, stored) {
             Ok(loaded) => loaded,
             Err(err) => {
-                load::give_back(&self.shared, ctx, key, held).await;
+                load::give_back(shared, ctx, key, held).await;
                 return Err(err);
             }
         };
@@ -165,10 +188,11 @@ impl<S: Session> Slot<S> {
         if self.is_loaded()? {
             return Ok(());
         }
-        let (held, stored) = load::take_key(&self.shared, ctx, key, false).await?;
+        let shared = self.shared()?;
+        let (held, stored) = load::take_key(shared, ctx, key, false).await?;
         let origin = match stored {
             Some(bytes) => Origin::Stored(bytes),
-            None if self.shared.store.shares_across_processes() => Origin::New,
+            None if shared.store.shares_across_processes() => Origin::New,
             None => Origin::Unread,
         };
         let loaded = Loaded {

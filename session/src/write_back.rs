@@ -1,37 +1,67 @@
 //! Writing a session back after the handler: the second half of an update's session work.
 
+use std::time::Duration;
+
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::envelope;
 use crate::error::SessionError;
-use crate::load::storage_error;
+use crate::layer::Step;
+use crate::load::{self, storage_error};
 use crate::middleware::Shared;
 use crate::session::Session;
 use crate::slot::{Held, Loaded, Origin, Slot};
 use crate::storage::Change;
 
-/// Closes the slot and applies its write-back, releasing the key. `handler_ok` is false when
-/// the handler failed: then nothing is written unless the middleware opted into
+/// Closes the slot and applies its write-back, releasing the key: at once when the store
+/// answers at once (in memory, or nothing to write), else as a future. `handler_ok` is false
+/// when the handler failed: then nothing is written unless the middleware opted into
 /// `write_on_error`.
-pub(crate) async fn finish<S: Session>(
-    slot: &Slot<S>,
-    ctx: &Context,
+pub(crate) fn finish<'a, S: Session>(
+    shared: &'a Shared<S>,
+    slot: &'a Slot<S>,
+    ctx: &'a Context,
     handler_ok: bool,
-) -> Result<(), SessionError> {
+) -> Step<'a> {
     let (loaded, held) = slot.close();
     let (Some(held), Some(key)) = (held, slot.key.as_deref()) else {
         // Never loaded (a lazy session the handler did not touch): no store traffic at all.
-        return Ok(());
+        return Step::done(Ok(()));
     };
-    let shared = &slot.shared;
     let mut buffer = Vec::new();
-    let change = match loaded {
+    let planned = match loaded {
         Some(loaded) if handler_ok || shared.options.write_on_error => {
-            plan(shared, key, loaded, &mut buffer)?
+            plan(shared, key, loaded, &mut buffer)
         }
-        _ => Change::Nothing,
+        _ => Ok(Planned::Nothing),
     };
-    commit(shared, ctx, key, held, change).await
+    let planned = match planned {
+        Ok(planned) => planned,
+        // Nothing is written, but the key (and its lease) is still released.
+        Err(err) => match held.lease {
+            None => {
+                load::release(ctx, held);
+                return Step::done(Err(err));
+            }
+            Some(_) => {
+                return Step::wait(async move {
+                    load::give_back(shared, ctx, key, held).await;
+                    Err(err)
+                });
+            }
+        },
+    };
+    if held.lease.is_none() {
+        let now = match planned.change(&buffer) {
+            Change::Nothing => Some(Ok(())),
+            change => shared.store.commit_now(key, change),
+        };
+        if let Some(outcome) = now {
+            load::release(ctx, held);
+            return Step::done(outcome.map_err(|source| storage_error::<S>(key, source)));
+        }
+    }
+    Step::wait(async move { commit(shared, ctx, key, held, planned.change(&buffer)).await })
 }
 
 /// Applies `change` to `key` and releases the key (the store's lease and the in-process lock).
@@ -69,21 +99,21 @@ pub(crate) async fn commit<S: Session>(
 /// value's for a new session): equal bytes mean nothing to write. Both live in `buffer`, the
 /// previous first, so one allocation serves both: for a stored session it is the buffer the
 /// bytes were read into, which has room after them (`load::READ_BUFFER`).
-fn plan<'b, S: Session>(
+fn plan<S: Session>(
     shared: &Shared<S>,
     key: &str,
     loaded: Loaded<S>,
-    buffer: &'b mut Vec<u8>,
-) -> Result<Change<'b>, SessionError> {
+    buffer: &mut Vec<u8>,
+) -> Result<Planned, SessionError> {
     let ttl = shared.options.ttl;
     let unchanged = match (&loaded.origin, ttl) {
-        (Origin::Stored(_), Some(ttl)) => Change::Touch(ttl),
-        _ => Change::Nothing,
+        (Origin::Stored(_), Some(ttl)) => Planned::Touch(ttl),
+        _ => Planned::Nothing,
     };
     if loaded.cleared {
         return Ok(match loaded.origin {
-            Origin::New => Change::Nothing,
-            Origin::Stored(_) | Origin::Unread => Change::Delete,
+            Origin::New => Planned::Nothing,
+            Origin::Stored(_) | Origin::Unread => Planned::Delete,
         });
     }
     if !loaded.changed {
@@ -110,7 +140,32 @@ fn plan<'b, S: Session>(
     if previous_len.is_some() && previous == new {
         Ok(unchanged)
     } else {
-        Ok(Change::Write(&buffer[start..], ttl))
+        Ok(Planned::Write { start, ttl })
+    }
+}
+
+/// A [`Change`] whose bytes are in the write-back buffer, so that the buffer can move into a
+/// future when the store has to be waited for.
+#[derive(Debug, Clone, Copy)]
+enum Planned {
+    Nothing,
+    Touch(Duration),
+    /// The new encoding is `buffer[start..]`.
+    Write {
+        start: usize,
+        ttl: Option<Duration>,
+    },
+    Delete,
+}
+
+impl Planned {
+    fn change(self, buffer: &[u8]) -> Change<'_> {
+        match self {
+            Planned::Nothing => Change::Nothing,
+            Planned::Touch(ttl) => Change::Touch(ttl),
+            Planned::Write { start, ttl } => Change::Write(&buffer[start..], ttl),
+            Planned::Delete => Change::Delete,
+        }
     }
 }
 

@@ -23,7 +23,6 @@
 
 use std::hash::BuildHasher;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -35,8 +34,9 @@ use crate::error::{StorageError, StorageOp};
 use crate::storage::{Change, Lease, LockedRead, Storage};
 
 const SHARDS: usize = 64;
-/// Every this many writes, one shard is swept of expired entries, so memory held by
-/// sessions nobody reads again is bounded without a background task.
+/// Every this many writes to a shard, it is swept of expired entries, so memory held by
+/// sessions nobody reads again is bounded without a background task. Counted per shard, under
+/// its lock: a store-wide counter cost every write an atomic operation.
 const SWEEP_EVERY: usize = 1024;
 /// A shard compacts when dead records make up more than 1/this of its arena.
 const DEAD_FRACTION: usize = 8;
@@ -129,14 +129,24 @@ struct Shard {
     index: HashTable<u32>,
     /// Bytes of dead records in the arena.
     dead: usize,
+    /// Writes since the shard was made, to sweep it every `SWEEP_EVERY`.
+    writes: usize,
 }
 
 impl Shard {
     fn find(&self, hash: u64, key: &[u8]) -> Option<Record> {
         let arena = &self.arena;
-        self.index
-            .find(hash, |&at| &arena[parse(arena, at as usize).key] == key)
-            .map(|&at| parse(arena, at as usize))
+        // The record is parsed once, by the comparison that finds it.
+        let mut found = None;
+        self.index.find(hash, |&at| {
+            let record = parse(arena, at as usize);
+            let matches = arena[record.key.clone()] == *key;
+            if matches {
+                found = Some(record);
+            }
+            matches
+        });
+        found
     }
 
     /// Marks the record dead and forgets it.
@@ -223,7 +233,9 @@ impl Shard {
 
     /// Moves the live records together, dropping the dead ones.
     fn compact(&mut self, hasher: &DefaultHashBuilder) {
-        let Shard { arena, index, dead } = self;
+        let Shard {
+            arena, index, dead, ..
+        } = self;
         let mut read = 0;
         let mut write = 0;
         while read < arena.len() {
@@ -248,7 +260,9 @@ impl Shard {
 
     /// Removes the expired records; returns how many.
     fn sweep(&mut self, now: u64) -> usize {
-        let Shard { arena, index, dead } = self;
+        let Shard {
+            arena, index, dead, ..
+        } = self;
         let before = index.len();
         index.retain(|&mut at| {
             let record = parse(arena, at as usize);
@@ -276,7 +290,6 @@ struct Inner {
     /// keys this short, and still keyed so collisions cannot be precomputed.
     hasher: DefaultHashBuilder,
     clock: Arc<dyn Clock>,
-    writes: AtomicUsize,
 }
 
 /// Sessions in this process's memory: the default store, gone when the process exits.
@@ -313,7 +326,6 @@ impl MemoryStorage {
                 shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
                 hasher: DefaultHashBuilder::default(),
                 clock: Arc::new(clock),
-                writes: AtomicUsize::new(0),
             }),
         }
     }
@@ -384,10 +396,10 @@ impl MemoryStorage {
         lock(&self.inner.shards[index]).sweep(now)
     }
 
-    fn after_write(&self) {
-        let n = self.inner.writes.fetch_add(1, Ordering::Relaxed);
-        if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            self.sweep_shard((n / SWEEP_EVERY) % SHARDS);
+    fn after_write(&self, shard: &mut Shard) {
+        shard.writes += 1;
+        if shard.writes.is_multiple_of(SWEEP_EVERY) {
+            shard.sweep(self.now());
         }
     }
 
@@ -428,8 +440,8 @@ impl MemoryStorage {
         {
             let (hash, mut shard) = self.shard(key);
             shard.write(&self.inner.hasher, hash, key.as_bytes(), value, expires_at)?;
+            self.after_write(&mut shard);
         }
-        self.after_write();
         Ok(())
     }
 
@@ -573,16 +585,17 @@ mod tests {
     async fn periodic_sweep_bounds_dead_entries() {
         let clock = ManualClock::default();
         let store = MemoryStorage::with_clock(clock.clone());
-        for i in 0..(SWEEP_EVERY * SHARDS) {
+        for i in 0..(SWEEP_EVERY * SHARDS * 2) {
             store
                 .write(&format!("k{i}"), b"x", Some(Duration::from_secs(1)))
                 .await
                 .unwrap();
             clock.advance(Duration::from_millis(2));
         }
-        // Each shard was swept once during the writes, so entries that expired long ago are gone.
+        // Each shard was swept about twice during the writes, so entries that expired long
+        // ago are gone.
         assert!(
-            store.len() < SWEEP_EVERY * SHARDS,
+            store.len() < SWEEP_EVERY * SHARDS * 2,
             "nothing was swept: {}",
             store.len()
         );

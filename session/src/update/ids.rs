@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(anonymous_admin.sender_user_id(), None);
         let update = Update {
             update_id: 1,
-            message: Some(anonymous_admin),
+            message: Some(Box::new(anonymous_admin)),
             ..Default::default()
         };
         assert_eq!(
