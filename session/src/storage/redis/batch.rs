@@ -91,7 +91,10 @@ impl Batcher {
         match self.inner.turn(take, |state| &mut state.takes) {
             Turn::Now(take) => {
                 let _next = HandOver(&self.inner);
-                let replies = self.inner.send(&[&take], &[]).await;
+                // Boxed: the request's future is large, and inline it would make every
+                // take's future that large, queued ones included (each is boxed and copied
+                // by the `Storage` trait).
+                let replies = Box::pin(self.inner.send(&[&take], &[])).await;
                 only(replies.takes)
             }
             Turn::Queued(reply) => reply.await.unwrap_or_else(|_| Err(abandoned())),
@@ -103,7 +106,8 @@ impl Batcher {
         match self.inner.turn(commit, |state| &mut state.commits) {
             Turn::Now(commit) => {
                 let _next = HandOver(&self.inner);
-                let replies = self.inner.send(&[], &[&commit]).await;
+                // Boxed for the reason given in `take`.
+                let replies = Box::pin(self.inner.send(&[], &[&commit])).await;
                 only(replies.commits)
             }
             Turn::Queued(reply) => reply.await.unwrap_or_else(|_| Err(abandoned())),
