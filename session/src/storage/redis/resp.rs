@@ -18,27 +18,43 @@ impl<'a> Encoder<'a> {
 
     /// Starts a command of `args` arguments (its name included).
     pub(super) fn command(&mut self, args: usize) -> &mut Self {
-        self.out.push(b'*');
-        self.decimal(args as u64);
-        self.out.extend_from_slice(b"\r\n");
+        self.header(b'*', args);
         self
     }
 
     pub(super) fn arg(&mut self, bytes: &[u8]) -> &mut Self {
-        self.arg_parts(&[bytes])
+        self.header(b'$', bytes.len());
+        self.out.extend_from_slice(bytes);
+        self.out.extend_from_slice(b"\r\n");
+        self
     }
 
     /// One argument made of several pieces (a prefix, a key, a suffix).
     pub(super) fn arg_parts(&mut self, parts: &[&[u8]]) -> &mut Self {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        self.out.push(b'$');
-        self.decimal(len as u64);
-        self.out.extend_from_slice(b"\r\n");
+        self.out.reserve(len + 16);
+        self.header(b'$', len);
         for part in parts {
             self.out.extend_from_slice(part);
         }
         self.out.extend_from_slice(b"\r\n");
         self
+    }
+
+    /// `*<n>\r\n` or `$<n>\r\n`; lengths under 100, nearly all of them, without a loop.
+    fn header(&mut self, kind: u8, n: usize) {
+        if n < 10 {
+            self.out
+                .extend_from_slice(&[kind, b'0' + n as u8, b'\r', b'\n']);
+        } else if n < 100 {
+            let (tens, ones) = ((n / 10) as u8, (n % 10) as u8);
+            self.out
+                .extend_from_slice(&[kind, b'0' + tens, b'0' + ones, b'\r', b'\n']);
+        } else {
+            self.out.push(kind);
+            self.decimal(n as u64);
+            self.out.extend_from_slice(b"\r\n");
+        }
     }
 
     pub(super) fn arg_u64(&mut self, n: u64) -> &mut Self {
