@@ -156,6 +156,14 @@ impl RedisBuilder {
             .set_number_of_retries(self.reconnect_attempts)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StorageError::new(
+                STORE,
+                StorageOp::Open,
+                StorageErrorKind::Invalid,
+                "RedisStorage must be connected from within a tokio runtime",
+            )
+        })?;
         let link = Link::new(
             client.get_connection_info(),
             LinkSettings {
@@ -189,7 +197,7 @@ impl RedisBuilder {
         })?;
         let prefix: Arc<[u8]> = self.prefix.into_bytes().into();
         Ok(RedisStorage {
-            batcher: Batcher::new(link, lease_conn, Arc::clone(&prefix)),
+            batcher: Batcher::new(link, lease_conn, Arc::clone(&prefix), runtime),
             conn,
             prefix,
         })

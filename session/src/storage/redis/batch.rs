@@ -71,7 +71,13 @@ enum Turn<Op, Out> {
 
 impl Batcher {
     /// A batcher sending on `link`, starting with the connection `conn` already open.
-    pub(super) fn new(link: Link, conn: Conn, prefix: Arc<[u8]>) -> Self {
+    /// `runtime`: where batch tasks run when no runtime is current (see [`Inner::runtime`]).
+    pub(super) fn new(
+        link: Link,
+        conn: Conn,
+        prefix: Arc<[u8]>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         Batcher {
             inner: Arc::new(Inner {
                 link,
@@ -80,7 +86,7 @@ impl Batcher {
                 script_hash: redis::Script::new(protocol::COMMIT_MANY)
                     .get_hash()
                     .to_owned(),
-                runtime: tokio::runtime::Handle::current(),
+                runtime,
                 state: Mutex::default(),
             }),
         }
@@ -111,6 +117,25 @@ impl Batcher {
                 only(replies.commits)
             }
             Turn::Queued(reply) => reply.await.unwrap_or_else(|_| Err(abandoned())),
+        }
+    }
+}
+
+/// Leaves the queue usable if a batch task ends before the queue is empty (its runtime shut
+/// down, or a bug panicked): the operations still queued fail as abandoned, and the next one
+/// goes out on its own rather than wait for a task that is gone.
+struct Draining<'a> {
+    inner: &'a Inner,
+    done: bool,
+}
+
+impl Drop for Draining<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut state = self.inner.state();
+            state.busy = false;
+            state.takes.clear();
+            state.commits.clear();
         }
     }
 }
@@ -168,11 +193,16 @@ impl Inner {
 
     /// Sends the queue, batch after batch, until it stays empty.
     async fn drain(self: Arc<Self>) {
+        let mut guard = Draining {
+            inner: &self,
+            done: false,
+        };
         loop {
             let (takes, commits) = {
                 let mut state = self.state();
                 if state.takes.is_empty() && state.commits.is_empty() {
                     state.busy = false;
+                    guard.done = true;
                     return;
                 }
                 let commits = split_batch(&mut state.commits, MAX_BATCH);
