@@ -167,7 +167,9 @@ fn counter_pair(with_w1: bool) -> Result<()> {
 }
 
 /// `profile W1`: one pass of a workload's stream and nothing else, for instruction counts
-/// under `valgrind --tool=callgrind` (see bench/callgrind.sh). Not part of the benchmark.
+/// under `valgrind --tool=callgrind` (see bench/callgrind.sh), or for `perf record` on the
+/// client and the server (`W4`, `W4c`: needs `BOT_SESSION_REDIS_URL`). Not part of the
+/// benchmark.
 fn profile(workload: &str) -> Result<()> {
     // Counting allocations costs instructions of its own: only when asked.
     let count = std::env::var_os("BENCH_COUNT_ALLOCATIONS").is_some();
@@ -177,7 +179,9 @@ fn profile(workload: &str) -> Result<()> {
         "W1" => counter::profile_once(),
         "W1-limit" => counter::profile_limit_once(),
         "W2" => lazy::profile_once(),
-        other => Err(format!("no profile for {other}: W0, W1, W1-limit or W2").into()),
+        "W4" => stores::profile_once(1),
+        "W4c" => stores::profile_once(stores::IN_FLIGHT),
+        other => Err(format!("no profile for {other}: W0, W1, W1-limit, W2, W4 or W4c").into()),
     };
     sys::heap_counting(false);
     if count {

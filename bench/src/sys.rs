@@ -119,3 +119,22 @@ pub fn current_thread_cpus() -> String {
     proc_status_field(&format!("self/task/{tid}"), "Cpus_allowed_list:")
         .unwrap_or_else(|| "unknown".to_owned())
 }
+
+/// CPU time used so far by every thread of this process (user and system).
+pub fn process_cpu_time() -> std::time::Duration {
+    // SAFETY: clock_gettime writes into the struct we pass.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU time used so far by every thread of another local process, to the nanosecond (the
+/// first field of `/proc/<pid>/task/<tid>/schedstat`); `None` when `/proc` does not show it.
+pub fn other_process_cpu_time(pid: &str) -> Option<std::time::Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(std::time::Duration::from_nanos(total))
+}

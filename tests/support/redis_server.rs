@@ -38,6 +38,10 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// SIGKILL: no shutdown, no final save.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -156,5 +160,50 @@ pub fn delete_prefix(url: &str, prefix: &str) {
                 Ok(n) => seen += reply[..n].iter().filter(|&&b| b == b'\n').count(),
             }
         }
+    }
+}
+
+/// Sends one command to the server on 127.0.0.1:`port` on a connection of its own (already
+/// authenticated with `password` if given) and returns the reply: a status, error or integer
+/// line as it came (`+OK`, `-ERR ..`, `:1`), or a bulk string's content. For tests that look
+/// at the server from outside the store (`INFO commandstats`, `SCRIPT FLUSH`, `CLIENT KILL`).
+pub fn command(port: u16, password: Option<&str>, args: &[&str]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis-server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("set a read timeout");
+    let mut commands: Vec<Vec<&str>> = Vec::new();
+    if let Some(password) = password {
+        commands.push(vec!["AUTH", password]);
+    }
+    commands.push(args.to_vec());
+    let mut request = Vec::new();
+    for command in &commands {
+        request.extend_from_slice(format!("*{}\r\n", command.len()).as_bytes());
+        for arg in command {
+            request.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+        }
+    }
+    stream.write_all(&request).expect("send the command");
+    let mut reader = std::io::BufReader::new(stream);
+    let mut reply = String::new();
+    for _ in &commands {
+        reply = read_reply(&mut reader);
+    }
+    reply
+}
+
+fn read_reply(reader: &mut impl std::io::BufRead) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read a reply");
+    let line = line.trim_end().to_owned();
+    match line.strip_prefix('$').map(str::parse::<i64>) {
+        Some(Ok(len)) if len >= 0 => {
+            let mut body = vec![0; len as usize + 2];
+            reader.read_exact(&mut body).expect("read a bulk reply");
+            body.truncate(len as usize);
+            String::from_utf8_lossy(&body).into_owned()
+        }
+        _ => line,
     }
 }

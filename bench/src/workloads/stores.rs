@@ -4,7 +4,9 @@
 //! The benchmark thread is pinned to CPU 0 for these workloads; the server should be too
 //! (`bench/run.sh` does it): a client and a server on different cores of these 2-core machines
 //! pay a wake-up on every round trip. Each line says which CPUs the client and the server were
-//! allowed to run on, as the kernel reports them.
+//! allowed to run on, as the kernel reports them, and the CPU time the client process and (for
+//! a local Redis) the server spent per update over the timed run: on one shared core, wall time
+//! is noisy while CPU time shows where the work goes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,6 +78,8 @@ impl Backend {
 struct Opened {
     store: Arc<dyn Storage>,
     server_cpus: String,
+    /// The server's process id when it is local and known (Redis only).
+    server_pid: Option<String>,
     sqlite_file: Option<PathBuf>,
 }
 
@@ -89,9 +93,11 @@ async fn open(backend: Backend, space: &str) -> Result<Opened> {
                 .key_prefix(format!("{space}:"))
                 .connect()
                 .await?;
+            let server_pid = redis_server_pid(&url).await;
             Opened {
                 store: Arc::new(store),
-                server_cpus: redis_server_cpus(&url).await,
+                server_cpus: cpus_of(server_pid.clone()),
+                server_pid,
                 sqlite_file: None,
             }
         }
@@ -104,6 +110,7 @@ async fn open(backend: Backend, space: &str) -> Result<Opened> {
             Opened {
                 store: Arc::new(store),
                 server_cpus: postgres_server_cpus(&url).await,
+                server_pid: None,
                 sqlite_file: None,
             }
         }
@@ -114,6 +121,7 @@ async fn open(backend: Backend, space: &str) -> Result<Opened> {
             Opened {
                 store: Arc::new(store),
                 server_cpus: "in-process".to_owned(),
+                server_pid: None,
                 sqlite_file: Some(path),
             }
         }
@@ -180,7 +188,18 @@ async fn timed(backend: Backend, in_flight: usize) -> Result<Figures> {
 
     let opened = open(backend, "bot-session-bench").await?;
     let counted = RoundTrips::new(Arc::clone(&opened.store));
+    let server_cpu = || {
+        opened
+            .server_pid
+            .as_deref()
+            .and_then(sys::other_process_cpu_time)
+    };
+    let (client_before, server_before) = (sys::process_cpu_time(), server_cpu());
     let elapsed = run(bot(counted.clone()), indices).await?;
+    let client_cpu = sys::process_cpu_time() - client_before;
+    let server_cpu = server_before
+        .zip(server_cpu())
+        .map(|(before, after)| after - before);
     let round_trips = counted.calls();
     let (sum, sessions) = stored_sum(&*opened.store, Counter::PREFIX, K as u32).await?;
     verify(workload, "the sum of the counts", sum, N as u64)?;
@@ -192,17 +211,23 @@ async fn timed(backend: Backend, in_flight: usize) -> Result<Figures> {
     )?;
     let server_cpus = opened.server_cpus.clone();
     close(opened).await?;
-    Ok(Figures::new(N, elapsed)
+    let per_update_us = |cpu: std::time::Duration| cpu.as_secs_f64() * 1e6 / N as f64;
+    let mut figures = Figures::new(N, elapsed)
         .number("round_trips_per_update", round_trips as f64 / N as f64)
         .number("sessions", sessions as f64)
+        .number("client_cpu_us_per_update", per_update_us(client_cpu));
+    if let Some(server_cpu) = server_cpu {
+        figures = figures.number("server_cpu_us_per_update", per_update_us(server_cpu));
+    }
+    Ok(figures
         .setting("store", backend.name())
         .setting("in_flight", in_flight)
         .setting("client_cpus", sys::current_thread_cpus())
         .setting("server_cpus", server_cpus))
 }
 
-/// The CPUs the Redis server may run on, from its pid (`INFO server`), if it is local.
-async fn redis_server_cpus(url: &str) -> String {
+/// The Redis server's process id (`INFO server`); only meaningful when it is local.
+async fn redis_server_pid(url: &str) -> Option<String> {
     let pid = async {
         let client = redis::Client::open(url).ok()?;
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
@@ -215,7 +240,10 @@ async fn redis_server_cpus(url: &str) -> String {
             .find_map(|line| line.strip_prefix("process_id:"))
             .map(|pid| pid.trim().to_owned())
     };
-    cpus_of(pid.await)
+    let pid = pid.await?;
+    // A server on another host has a pid that means nothing here, or names another process.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    comm.starts_with("redis").then_some(pid)
 }
 
 /// The CPUs the PostgreSQL backend serving a connection may run on, if it is local.
@@ -240,4 +268,51 @@ async fn postgres_server_cpus(url: &str) -> String {
 fn cpus_of(pid: Option<String>) -> String {
     pid.and_then(|pid| sys::proc_status_field(&pid, "Cpus_allowed_list:"))
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// `profile W4c` (or `W4`): one untimed pass of the stream against Redis and nothing else
+/// that touches the store one key at a time, so that a profiler attached to the client or
+/// the server sees the workload rather than the set-up. Uses a namespace of its own (fresh,
+/// so nothing to clear first) and deletes what it wrote with many deletes in flight.
+pub fn profile_once(in_flight: usize) -> Result<()> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                sys::pin_current_thread(CPU)?;
+                current_thread_runtime().block_on(async {
+                    let url = std::env::var("BOT_SESSION_REDIS_URL")?;
+                    let space = format!("bot-session-profile-{}:", std::process::id());
+                    let store: Arc<dyn Storage> = Arc::new(
+                        bot_session::RedisStorage::builder(&url)
+                            .key_prefix(space)
+                            .connect()
+                            .await?,
+                    );
+                    let indices: &'static [u32] = stream::chat_indices(N, K).leak();
+                    let bot = bot(Arc::clone(&store));
+                    if in_flight > 1 {
+                        concurrent(&bot, indices, in_flight).await?;
+                    } else {
+                        sequential(&bot, indices).await?;
+                    }
+                    let mut deletes = tokio::task::JoinSet::new();
+                    for worker in 0..IN_FLIGHT as u32 {
+                        let store = Arc::clone(&store);
+                        deletes.spawn(async move {
+                            for chat in (worker..K as u32).step_by(IN_FLIGHT) {
+                                let key = format!("{}:{}", Counter::PREFIX, stream::chat_id(chat));
+                                store.delete(&key).await?;
+                            }
+                            Ok::<_, bot_session::StorageError>(())
+                        });
+                    }
+                    while let Some(done) = deletes.join_next().await {
+                        done??;
+                    }
+                    Ok(())
+                })
+            })
+            .join()
+            .map_err(|_| "the W4 profile thread panicked")?
+    })
 }

@@ -1,35 +1,65 @@
-//! Sessions in Redis: native expiry, one multiplexed auto-reconnecting connection, and
-//! cross-process leases taken and released with one Lua script each.
+//! Sessions in Redis: native expiry, cross-process leases, and the lease traffic of concurrent
+//! updates coalesced into few requests.
 //!
 //! # Keys
 //!
 //! A session key `k` is stored at `<prefix>k` (the prefix is empty unless
 //! [`RedisBuilder::key_prefix`] sets one). Its lease, while an update holds it, lives at
-//! `<prefix>k\0lease` (a NUL byte, then `lease`), holding `"<ticket>:<nonce>"` with the lease
-//! duration as its native expiry. Session keys must therefore not contain a NUL byte followed
-//! by `lease`; the built-in key strategies never produce one.
+//! `<prefix>k\0lease` (a NUL byte, then `lease`), holding `"<ticket>:<nonce>"` (the ticket in
+//! decimal, the nonce in 16 hex digits) with the lease duration as its native expiry. Session
+//! keys must therefore not contain a NUL byte followed by `lease`; the built-in key strategies
+//! never produce one.
 //!
 //! # Round trips
 //!
-//! `read` is a GET, `write` a SET with PX, `touch` a PEXPIRE, `delete` a DEL. Taking a key for
-//! an update ([`Storage::lock_and_read`]) is one script call: if the lease key is free (a lease
-//! that outlived its duration has expired natively, so it is free too), set it and return the
-//! value; otherwise return the holder's ticket. Finishing ([`Storage::commit`]) is one script
-//! call: only while the lease key still holds this update's `ticket:nonce`, apply the change
-//! and delete the lease key, atomically; otherwise nothing is changed and the commit fails
-//! with [`StorageErrorKind::LeaseLost`]. Scripts are sent by SHA (EVALSHA) and loaded once per
-//! server when it does not know them yet.
+//! `read` is a GET, `write` a SET with PX, `touch` a PEXPIRE, `delete` a DEL.
+//!
+//! Taking a key for an update ([`Storage::lock_and_read`]) is one round trip of two plain
+//! commands, no script: `SET <lease> <token> NX PX <lease> GET` takes the lease if it is free
+//! (a lease that outlived its duration has expired natively, so it is free too) and answers
+//! the previous holder, and a GET of the value follows in the same request. Reading after
+//! taking, outside a script, is safe because a value only ever changes under its lease. A
+//! take whose reply was lost can be sent again: finding its own token in the lease counts as
+//! taken.
+//!
+//! Finishing ([`Storage::commit`]) is one round trip too, a script call (EVALSHA, loaded
+//! again when Redis answers NOSCRIPT): only while the lease key still holds this update's
+//! token, apply the change and delete the lease key, atomically; otherwise nothing is changed
+//! and the commit fails with [`StorageErrorKind::LeaseLost`]. Redis 7.0 has no command that
+//! writes one key on the condition of another's value, hence the script.
+//!
+//! # Batching
+//!
+//! A script call costs Redis far more than the commands it runs, and every request costs both
+//! sides system calls and wake-ups. So takes and commits go through a queue (`batch`): one
+//! that finds no request of this store in flight is sent at once, alone, from its own task,
+//! and a bot handling one update at a time pays nothing extra; the ones that arrive while a
+//! request is in flight are sent together as the next request when it is answered: one
+//! pipeline with one script call for all the commits, a `SET .. NX GET` per take and one MGET
+//! for their values (`protocol`). Each take and each commit is still in exactly one request,
+//! and waits at most for the one in flight.
+//!
+//! # Connections
+//!
+//! Plain reads and writes use a [`ConnectionManager`]: one multiplexed connection shared by all
+//! clones and tasks, re-established in the background when it breaks. Takes and commits use a
+//! connection of their own (`link`), also shared by the clones: since the queue sends one
+//! request at a time, its sender writes the request and reads the replies itself, RESP2 parsed
+//! by this module (`resp`), with neither a driver task nor per-command allocations in between.
+//! Both authenticate and select the database as the URL says.
 //!
 //! # Failures
 //!
-//! Every operation uses one [`ConnectionManager`]: a single multiplexed connection shared by all
-//! clones and tasks, re-established in the background when it breaks. While Redis is down,
-//! operations fail with [`StorageErrorKind::Unavailable`] within about the configured timeouts;
-//! once it is back the next operation succeeds. An operation whose request provably never
-//! reached the server (connection refused), or that is safe to repeat, is retried once on a
-//! fresh connection; a commit is never repeated after its request may have been applied.
-//! Redis Cluster is not supported (the value and lease keys of a script may sit on different
-//! nodes).
+//! While Redis is down, operations fail with [`StorageErrorKind::Unavailable`] within about the
+//! configured timeouts (connecting is tried `1 + reconnect_attempts` times, with back-off);
+//! once it is back the next operation succeeds. A request that provably never left (the
+//! connection failed before any byte was written) is sent once more on a fresh connection; a
+//! take also when its request may have arrived, since repeating it is harmless; a commit never
+//! then, since it may have been applied. A caller that stops waiting does not leave a lease
+//! behind where it can help it: a queued take it abandoned is not sent, a lease taken for it
+//! meanwhile is released, and a queued commit it abandoned only releases the lease.
+//! Needs Redis 7.0 or newer (`SET` with both `NX` and `GET`); an older server is named in the
+//! error. Redis Cluster is not supported (a batch's keys may sit on different nodes).
 
 use std::fmt;
 use std::future::Future;
@@ -37,49 +67,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, ErrorKind, RedisError, RedisResult, Script, ServerErrorKind, Value};
+use ::redis::{Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 use async_trait::async_trait;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
 use crate::storage::{Change, Lease, LockedRead, Storage, nonce};
 
+use self::batch::Batcher;
+use self::link::{Link, LinkError, LinkSettings};
+use self::protocol::{ChangeCode, Commit, Failure, Take, Taken};
+use self::resp::ServerError;
+use self::token::{LeaseToken, holder_ticket};
+
+mod batch;
+mod link;
+mod protocol;
+mod resp;
+mod token;
+
 const STORE: &str = "redis";
 const LEASE_SUFFIX: &[u8] = b"\0lease";
-
-/// KEYS: value, lease. ARGV: `ticket:nonce`, lease in ms.
-/// Returns `{1, value-or-false}` when the lease was taken, `{0, holder}` when it is held.
-/// Taking a lease this very token already holds succeeds again, so a call whose reply was
-/// lost can be repeated.
-const LOCK_AND_READ: &str = r"
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then
-  return {0, holder}
-end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-return {1, redis.call('GET', KEYS[1])}
-";
-
-/// KEYS: value, lease. ARGV: `ticket:nonce`, change (`n`, `t`, `w`, `d`), TTL in ms or
-/// empty, value. Returns 1 when applied and released, 0 when the lease is no longer ours.
-const COMMIT: &str = r"
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return 0
-end
-local change = ARGV[2]
-if change == 'w' then
-  if ARGV[3] == '' then
-    redis.call('SET', KEYS[1], ARGV[4])
-  else
-    redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
-  end
-elseif change == 'd' then
-  redis.call('DEL', KEYS[1])
-elseif change == 't' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-redis.call('DEL', KEYS[2])
-return 1
-";
 
 /// Settings for [`RedisStorage`], made by [`RedisStorage::builder`].
 #[derive(Clone)]
@@ -149,6 +156,23 @@ impl RedisBuilder {
             .set_number_of_retries(self.reconnect_attempts)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StorageError::new(
+                STORE,
+                StorageOp::Open,
+                StorageErrorKind::Invalid,
+                "RedisStorage must be connected from within a tokio runtime",
+            )
+        })?;
+        let link = Link::new(
+            client.get_connection_info(),
+            LinkSettings {
+                connection_timeout: self.connection_timeout,
+                response_timeout: self.response_timeout,
+                reconnect_attempts: self.reconnect_attempts,
+            },
+        )
+        .map_err(|why| StorageError::new(STORE, StorageOp::Open, StorageErrorKind::Invalid, why))?;
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|err| {
@@ -160,17 +184,29 @@ impl RedisBuilder {
                     format!("could not connect to `{}`: {err}", redact(&self.url)),
                 )
             })?;
+        let lease_conn = link.connect().await.map_err(|err| {
+            StorageError::new(
+                STORE,
+                StorageOp::Open,
+                link_error_kind(&err),
+                format!(
+                    "could not open the lease connection to `{}`: {err}",
+                    redact(&self.url)
+                ),
+            )
+        })?;
+        let prefix: Arc<[u8]> = self.prefix.into_bytes().into();
         Ok(RedisStorage {
+            batcher: Batcher::new(link, lease_conn, Arc::clone(&prefix), runtime),
             conn,
-            prefix: self.prefix.into_bytes().into(),
-            lock_script: Arc::new(Script::new(LOCK_AND_READ)),
-            commit_script: Arc::new(Script::new(COMMIT)),
+            prefix,
         })
     }
 }
 
 /// Sessions in Redis, for bots that run several processes or want sessions outside the
-/// process. Clones share one connection. See the module docs for the key scheme.
+/// process. Clones share the store's two connections (one for plain reads and writes, one for
+/// lease takes and commits). See the module docs for the key scheme.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), bot_session::StorageError> {
@@ -181,8 +217,8 @@ impl RedisBuilder {
 pub struct RedisStorage {
     conn: ConnectionManager,
     prefix: Arc<[u8]>,
-    lock_script: Arc<Script>,
-    commit_script: Arc<Script>,
+    /// Lease takes and commits, coalesced into batches under load (see `batch`).
+    batcher: Batcher,
 }
 
 impl fmt::Debug for RedisStorage {
@@ -191,15 +227,6 @@ impl fmt::Debug for RedisStorage {
             .field("prefix", &String::from_utf8_lossy(&self.prefix))
             .finish_non_exhaustive()
     }
-}
-
-/// Whether an operation may be sent a second time after a failure.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Replay {
-    /// Repeating it changes nothing (GET, SET of the same value, DEL, a re-entrant lock).
-    Safe,
-    /// Only when the first request never reached the server.
-    IfNotSent,
 }
 
 impl RedisStorage {
@@ -227,33 +254,22 @@ impl RedisStorage {
     }
 
     fn value_key(&self, key: &str) -> Vec<u8> {
-        let mut full = Vec::with_capacity(self.prefix.len() + key.len() + LEASE_SUFFIX.len());
+        let mut full = Vec::with_capacity(self.prefix.len() + key.len());
         full.extend_from_slice(&self.prefix);
         full.extend_from_slice(key.as_bytes());
         full
     }
 
-    fn keys(&self, key: &str) -> (Vec<u8>, Vec<u8>) {
-        let value = self.value_key(key);
-        let mut lease = value.clone();
-        lease.extend_from_slice(LEASE_SUFFIX);
-        (value, lease)
-    }
-
-    /// Runs `attempt` on the shared connection, once more on a fresh one if `replay` allows.
-    async fn run<T, F, Fut>(
-        &self,
-        op: StorageOp,
-        replay: Replay,
-        mut attempt: F,
-    ) -> Result<T, StorageError>
+    /// Runs a plain command that is safe to repeat (GET, SET of one value, DEL, PEXPIRE) on
+    /// the shared connection, once more on a fresh one if the connection failed.
+    async fn run<T, F, Fut>(&self, op: StorageOp, mut attempt: F) -> Result<T, StorageError>
     where
         F: FnMut(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         match attempt(self.conn.clone()).await {
             Ok(value) => Ok(value),
-            Err(err) if may_replay(&err, replay) => {
+            Err(err) if err.is_io_error() => {
                 tracing::debug!(error = %err, %op, "redis operation failed; retrying once on a fresh connection");
                 attempt(self.conn.clone())
                     .await
@@ -261,13 +277,6 @@ impl RedisStorage {
             }
             Err(err) => Err(storage_error(op, err)),
         }
-    }
-}
-
-fn may_replay(err: &RedisError, replay: Replay) -> bool {
-    match replay {
-        Replay::Safe => err.is_io_error(),
-        Replay::IfNotSent => err.is_connection_refusal(),
     }
 }
 
@@ -287,7 +296,7 @@ impl Storage for RedisStorage {
     async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let mut cmd = ::redis::cmd("GET");
         cmd.arg(self.value_key(key));
-        self.run(StorageOp::Read, Replay::Safe, |mut conn| {
+        self.run(StorageOp::Read, |mut conn| {
             let cmd = &cmd;
             async move { cmd.query_async::<Option<Vec<u8>>>(&mut conn).await }
         })
@@ -305,7 +314,7 @@ impl Storage for RedisStorage {
         if let Some(ttl) = ttl {
             cmd.arg("PX").arg(millis(ttl));
         }
-        self.run(StorageOp::Write, Replay::Safe, |mut conn| {
+        self.run(StorageOp::Write, |mut conn| {
             let cmd = &cmd;
             async move { cmd.query_async::<()>(&mut conn).await }
         })
@@ -315,7 +324,7 @@ impl Storage for RedisStorage {
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let mut cmd = ::redis::cmd("DEL");
         cmd.arg(self.value_key(key));
-        self.run(StorageOp::Delete, Replay::Safe, |mut conn| {
+        self.run(StorageOp::Delete, |mut conn| {
             let cmd = &cmd;
             async move { cmd.query_async::<()>(&mut conn).await }
         })
@@ -325,7 +334,7 @@ impl Storage for RedisStorage {
     async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StorageError> {
         let mut cmd = ::redis::cmd("PEXPIRE");
         cmd.arg(self.value_key(key)).arg(millis(ttl));
-        self.run(StorageOp::Touch, Replay::Safe, |mut conn| {
+        self.run(StorageOp::Touch, |mut conn| {
             let cmd = &cmd;
             async move { cmd.query_async::<()>(&mut conn).await }
         })
@@ -338,33 +347,21 @@ impl Storage for RedisStorage {
         ticket: u64,
         lease: Duration,
     ) -> Result<LockedRead, StorageError> {
-        let (value_key, lease_key) = self.keys(key);
         let nonce = nonce::next();
-        let token = format!("{ticket}:{nonce}");
-        let lease_ms = millis(lease);
-        let reply: Value = self
-            .run(StorageOp::Lock, Replay::Safe, |mut conn| {
-                let mut invocation = self.lock_script.key(&value_key);
-                invocation.key(&lease_key).arg(&token).arg(lease_ms);
-                async move { invocation.invoke_async::<Value>(&mut conn).await }
-            })
-            .await?;
-        match reply {
-            Value::Array(items) => match items.as_slice() {
-                [Value::Int(1)] | [Value::Int(1), Value::Nil] => Ok(LockedRead::Acquired {
-                    lease: Some(Lease { ticket, nonce }),
-                    value: None,
-                }),
-                [Value::Int(1), Value::BulkString(value)] => Ok(LockedRead::Acquired {
-                    lease: Some(Lease { ticket, nonce }),
-                    value: Some(value.clone()),
-                }),
-                [Value::Int(0), Value::BulkString(holder)] => Ok(LockedRead::Busy {
-                    holder_ticket: holder_ticket(holder),
-                }),
-                _ => Err(unexpected(StorageOp::Lock, &Value::Array(items))),
-            },
-            other => Err(unexpected(StorageOp::Lock, &other)),
+        let take = Take {
+            key: key.as_bytes().into(),
+            token: LeaseToken::new(ticket, nonce),
+            lease_ms: millis(lease),
+        };
+        match self.batcher.take(take).await {
+            Ok(Taken::Acquired(value)) => Ok(LockedRead::Acquired {
+                lease: Some(Lease { ticket, nonce }),
+                value,
+            }),
+            Ok(Taken::Busy(holder)) => Ok(LockedRead::Busy {
+                holder_ticket: holder_ticket(&holder),
+            }),
+            Err(failure) => Err(failure_error(StorageOp::Lock, failure)),
         }
     }
 
@@ -383,31 +380,21 @@ impl Storage for RedisStorage {
                 Change::Delete => self.delete(key).await,
             };
         };
-        let (value_key, lease_key) = self.keys(key);
-        let token = format!("{}:{}", lease.ticket, lease.nonce);
-        let (code, ttl, value): (&str, Option<Duration>, &[u8]) = match change {
-            Change::Nothing => ("n", None, &[]),
-            Change::Touch(ttl) => ("t", Some(ttl), &[]),
-            Change::Write(value, ttl) => ("w", ttl, value),
-            Change::Delete => ("d", None, &[]),
+        let (change, value): (ChangeCode, &[u8]) = match change {
+            Change::Nothing => (ChangeCode::Nothing, &[]),
+            Change::Touch(ttl) => (ChangeCode::Touch(millis(ttl)), &[]),
+            Change::Write(value, ttl) => (ChangeCode::Write(ttl.map(millis)), value),
+            Change::Delete => (ChangeCode::Delete, &[]),
         };
-        let ttl = ttl.map(|ttl| millis(ttl).to_string()).unwrap_or_default();
-        let applied: i64 = self
-            .run(StorageOp::Commit, Replay::IfNotSent, |mut conn| {
-                let mut invocation = self.commit_script.key(&value_key);
-                invocation
-                    .key(&lease_key)
-                    .arg(&token)
-                    .arg(code)
-                    .arg(&ttl)
-                    .arg(value);
-                async move { invocation.invoke_async::<i64>(&mut conn).await }
-            })
-            .await?;
-        if applied == 1 {
-            Ok(())
-        } else {
-            Err(StorageError::new(
+        let commit = Commit::new(
+            key.as_bytes(),
+            LeaseToken::new(lease.ticket, lease.nonce),
+            change,
+            value,
+        );
+        match self.batcher.commit(commit).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StorageError::new(
                 STORE,
                 StorageOp::Commit,
                 StorageErrorKind::LeaseLost,
@@ -415,19 +402,14 @@ impl Storage for RedisStorage {
                     "the lease of update {} on `{key}` expired and was taken over or removed",
                     lease.ticket
                 ),
-            ))
+            )),
+            Err(failure) => Err(failure_error(StorageOp::Commit, failure)),
         }
     }
 
     fn shares_across_processes(&self) -> bool {
         true
     }
-}
-
-/// The ticket in a lease value `"<ticket>:<nonce>"`.
-fn holder_ticket(holder: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(holder).ok()?;
-    text.split_once(':')?.0.parse().ok()
 }
 
 fn kind_of(err: &RedisError) -> StorageErrorKind {
@@ -449,16 +431,49 @@ fn kind_of(err: &RedisError) -> StorageErrorKind {
     }
 }
 
+/// What an error reply on the lease connection means for the caller.
+fn server_error_kind(err: &ServerError) -> StorageErrorKind {
+    match err.code() {
+        "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN" | "BUSY" => {
+            StorageErrorKind::Unavailable
+        }
+        "NOAUTH" | "WRONGPASS" | "NOPERM" => StorageErrorKind::Invalid,
+        _ => StorageErrorKind::Other,
+    }
+}
+
+fn link_error_kind(err: &LinkError) -> StorageErrorKind {
+    match err {
+        LinkError::Refused(err) => match server_error_kind(err) {
+            StorageErrorKind::Other => StorageErrorKind::Invalid,
+            kind => kind,
+        },
+        LinkError::Connect(_) | LinkError::Unsent(_) | LinkError::Lost(_) => {
+            StorageErrorKind::Unavailable
+        }
+    }
+}
+
 fn storage_error(op: StorageOp, err: RedisError) -> StorageError {
     StorageError::new(STORE, op, kind_of(&err), err)
 }
 
-fn unexpected(op: StorageOp, reply: &Value) -> StorageError {
-    StorageError::other(
-        STORE,
-        op,
-        format!("unexpected reply from the session script: {reply:?}"),
-    )
+fn failure_error(op: StorageOp, failure: Failure) -> StorageError {
+    match failure {
+        Failure::Server(err) => StorageError::new(STORE, op, server_error_kind(&err), err),
+        Failure::Link(err) => StorageError::new(STORE, op, link_error_kind(&err), err),
+        Failure::Reply(message) => StorageError::other(STORE, op, message),
+        Failure::Unsupported(message) => {
+            StorageError::new(STORE, op, StorageErrorKind::Invalid, message)
+        }
+        Failure::Abandoned => StorageError::new(
+            STORE,
+            op,
+            StorageErrorKind::Unavailable,
+            "the task sending this operation stopped (its runtime shut down) before Redis \
+             answered; the operation may or may not have been applied",
+        ),
+    }
 }
 
 /// The URL without its password, for error messages.
@@ -478,13 +493,6 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn holder_ticket_parses_the_lease_value() {
-        assert_eq!(holder_ticket(b"42:123456"), Some(42));
-        assert_eq!(holder_ticket(b"garbage"), None);
-        assert_eq!(holder_ticket(b"\xff:1"), None);
-    }
 
     #[test]
     fn passwords_are_redacted() {
