@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::buffer::Buffer;
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::envelope;
@@ -28,7 +29,7 @@ pub(crate) fn finish<'a, S: Session>(
         // Never loaded (a lazy session the handler did not touch): no store traffic at all.
         return Step::done(Ok(()));
     };
-    let mut buffer = Vec::new();
+    let mut buffer = Buffer::default();
     let planned = match loaded {
         Some(loaded) if handler_ok || shared.options.write_on_error => {
             plan(shared, key, loaded, &mut buffer)
@@ -103,7 +104,7 @@ fn plan<S: Session>(
     shared: &Shared<S>,
     key: &str,
     loaded: Loaded<S>,
-    buffer: &mut Vec<u8>,
+    buffer: &mut Buffer,
 ) -> Result<Planned, SessionError> {
     let ttl = shared.options.ttl;
     let unchanged = match (&loaded.origin, ttl) {
@@ -125,12 +126,12 @@ fn plan<S: Session>(
             Some(buffer.len())
         }
         Origin::New => {
-            buffer.reserve(ENCODE_BUFFER);
+            *buffer = Buffer::with_capacity(ENCODE_BUFFER);
             encode(key, &S::initial(), buffer)?;
             Some(buffer.len())
         }
         Origin::Unread => {
-            buffer.reserve(ENCODE_BUFFER);
+            *buffer = Buffer::with_capacity(ENCODE_BUFFER);
             None
         }
     };
