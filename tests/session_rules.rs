@@ -658,3 +658,49 @@ fn one_session_type_added_twice_is_refused() {
         .with(Counter::middleware(store.clone()))
         .with(Counter::middleware(store));
 }
+
+/// A middleware that touches a session before that session's middleware has run is told so,
+/// not that the session is missing from the composer.
+#[tokio::test]
+async fn a_session_touched_before_its_middleware_ran_says_so() {
+    use bot_session::{Middleware, Next, SessionError, async_trait};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Early(Arc<Mutex<Option<SessionError>>>);
+
+    #[async_trait]
+    impl Middleware for Early {
+        async fn handle(&self, ctx: Context, next: Next<'_>) -> HandlerResult {
+            *self.0.lock().unwrap() = ctx.counter().err();
+            next.run(ctx).await
+        }
+    }
+
+    let early = Early::default();
+    let bot = Composer::new()
+        .with(early.clone())
+        .with(Counter::middleware(counting()))
+        .handler(|ctx: Context| async move {
+            ctx.counter()?.count += 1;
+            Ok(())
+        });
+    bot.handle_update(private(1, 7)).await.unwrap();
+    let err = early
+        .0
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the early access failed");
+    assert!(matches!(err, SessionError::NotLoadedYet { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("session `counter`"), "{message}");
+    assert!(message.contains("not loaded yet"), "{message}");
+
+    let without = Composer::new()
+        .with(early.clone())
+        .handler(|_ctx: Context| async { Ok(()) });
+    without.handle_update(private(1, 7)).await.unwrap();
+    let err = early.0.lock().unwrap().take().expect("the access failed");
+    assert!(matches!(err, SessionError::NotRegistered { .. }), "{err:?}");
+}

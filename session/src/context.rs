@@ -186,10 +186,16 @@ impl Context {
             type_name: S::TYPE_NAME,
         };
         let entry = self.inner.slots.find(type_id).ok_or_else(not_registered)?;
+        // The composer has the session's middleware, which has not reached this update yet.
+        let not_loaded_yet = || SessionError::NotLoadedYet {
+            session: S::NAME,
+            type_name: S::TYPE_NAME,
+        };
         entry
             .cell
             .get()
-            .and_then(|slot| slot.downcast_ref::<Slot<S>>())
+            .ok_or_else(not_loaded_yet)?
+            .downcast_ref::<Slot<S>>()
             .ok_or_else(not_registered)
     }
 

@@ -175,6 +175,16 @@ pub enum SessionError {
     },
 
     #[error(
+        "session `{session}` is set up on this composer but is not loaded yet at this point of the \
+         chain: a middleware that runs before `{type_name}::middleware(..)` touched it; add the \
+         session's middleware earlier, before the middleware that uses it"
+    )]
+    NotLoadedYet {
+        session: &'static str,
+        type_name: &'static str,
+    },
+
+    #[error(
         "session `{session}` was touched after its update finished and was written back \
          (a task spawned by the handler outlived it?); the change is refused rather than lost silently"
     )]
