@@ -1,7 +1,6 @@
 #![doc = include_str!("../../README.md")]
 #![forbid(unsafe_code)]
 
-mod buffer;
 mod chat_migration;
 mod clock;
 mod codec;

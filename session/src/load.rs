@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::buffer::Buffer;
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::envelope;
@@ -22,7 +21,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(8);
 const READ_BUFFER: usize = 128;
 
 /// A key taken for an update, with the stored bytes when they were read.
-pub(crate) type Taken = (Held, Option<Buffer>);
+pub(crate) type Taken = (Held, Option<Vec<u8>>);
 
 /// Takes `key` for this update: the in-process lock, then the store's lease where the store
 /// is shared between processes. Returns the stored bytes when `read` is set (stores with
@@ -76,7 +75,7 @@ pub(crate) fn take_key_now<S: Session>(
         return None;
     }
     let guard = S::__key_locks().try_acquire(key, ctx.ticket())?;
-    let mut buffer = Buffer::with_capacity(READ_BUFFER);
+    let mut buffer = Vec::with_capacity(READ_BUFFER);
     // A store that cannot answer at once gives the key back; `take_key` takes it again.
     let found = shared.store.read_now(key, &mut buffer)?;
     ctx.key_taken();
@@ -106,17 +105,17 @@ async fn lock_in_store<S: Session>(
     key: &str,
     read: bool,
     holds_others: bool,
-) -> Result<(Option<crate::storage::Lease>, Option<Buffer>), SessionError> {
+) -> Result<(Option<crate::storage::Lease>, Option<Vec<u8>>), SessionError> {
     let store = &shared.store;
     if !store.shares_across_processes() {
         if !read {
             return Ok((None, None));
         }
-        let mut buffer = Buffer::with_capacity(READ_BUFFER);
+        let mut buffer = Vec::with_capacity(READ_BUFFER);
         // Stores that answer at once (memory) skip the boxed future of `read`.
         let stored = match store.read_now(key, &mut buffer) {
             Some(found) => found.map(|found| found.then_some(buffer)),
-            None => store.read(key).await.map(|found| found.map(Buffer::from)),
+            None => store.read(key).await,
         }
         .map_err(|source| storage_error::<S>(key, source))?;
         return Ok((None, stored));
@@ -129,9 +128,7 @@ async fn lock_in_store<S: Session>(
             .await
             .map_err(|source| storage_error::<S>(key, source))?;
         match attempt {
-            LockedRead::Acquired { lease, value } => {
-                return Ok((lease, value.map(Buffer::from)));
-            }
+            LockedRead::Acquired { lease, value } => return Ok((lease, value)),
             LockedRead::Busy { holder_ticket } => {
                 if holds_others && holder_ticket.is_some_and(|holder| holder < ctx.ticket()) {
                     return Err(conflict::<S>(key));
@@ -166,7 +163,7 @@ pub(crate) async fn give_back<S: Session>(
 pub(crate) fn decode<S: Session>(
     shared: &Shared<S>,
     key: &str,
-    stored: Option<Buffer>,
+    stored: Option<Vec<u8>>,
 ) -> Result<Loaded<S>, SessionError> {
     let Some(bytes) = stored else {
         return Ok(Loaded {

@@ -2,7 +2,6 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
-use crate::buffer::Buffer;
 use crate::context::Context;
 use crate::error::SessionError;
 use crate::key_locks::KeyGuard;
@@ -28,7 +27,7 @@ pub(crate) enum Origin {
     /// Nothing was stored: unchanged from the initial value means nothing to write.
     New,
     /// These bytes were stored (header included): equal bytes mean nothing to write.
-    Stored(Buffer),
+    Stored(Vec<u8>),
     /// Replaced without reading the store: always written.
     Unread,
 }

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use crate::buffer::Buffer;
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::envelope;
@@ -29,7 +28,7 @@ pub(crate) fn finish<'a, S: Session>(
         // Never loaded (a lazy session the handler did not touch): no store traffic at all.
         return Step::done(Ok(()));
     };
-    let mut buffer = Buffer::default();
+    let mut buffer = Vec::new();
     let planned = match loaded {
         Some(loaded) if handler_ok || shared.options.write_on_error => {
             plan(shared, key, loaded, &mut buffer)
@@ -104,7 +103,7 @@ fn plan<S: Session>(
     shared: &Shared<S>,
     key: &str,
     loaded: Loaded<S>,
-    buffer: &mut Buffer,
+    buffer: &mut Vec<u8>,
 ) -> Result<Planned, SessionError> {
     let ttl = shared.options.ttl;
     let unchanged = match (&loaded.origin, ttl) {
@@ -126,12 +125,12 @@ fn plan<S: Session>(
             Some(buffer.len())
         }
         Origin::New => {
-            *buffer = Buffer::with_capacity(ENCODE_BUFFER);
+            buffer.reserve(ENCODE_BUFFER);
             encode(key, &S::initial(), buffer)?;
             Some(buffer.len())
         }
         Origin::Unread => {
-            *buffer = Buffer::with_capacity(ENCODE_BUFFER);
+            buffer.reserve(ENCODE_BUFFER);
             None
         }
     };
