@@ -675,7 +675,19 @@ impl Connections {
                 })?;
             }
             // Sent together: tokio-postgres pipelines them, one round trip for all.
-            let (
+            macro_rules! prepare_all {
+                ($($name:ident),*) => {{
+                    let ($($name,)*) = tokio::try_join!($(client.prepare(&sql.$name)),*)
+                        .map_err(|err| {
+                            let kind = kind_of(&err);
+                            let context =
+                                format!("could not prepare the statements on {}", self.server);
+                            StorageError::new(STORE, op, kind, Detailed::new(&context, err))
+                        })?;
+                    Statements { $($name),* }
+                }};
+            }
+            Ok(prepare_all!(
                 read,
                 write,
                 delete,
@@ -685,36 +697,8 @@ impl Connections {
                 commit_write,
                 commit_delete,
                 commit_keep,
-                sweep,
-            ) = tokio::try_join!(
-                client.prepare(&sql.read),
-                client.prepare(&sql.write),
-                client.prepare(&sql.delete),
-                client.prepare(&sql.touch),
-                client.prepare(&sql.lock),
-                client.prepare(&sql.holder),
-                client.prepare(&sql.commit_write),
-                client.prepare(&sql.commit_delete),
-                client.prepare(&sql.commit_keep),
-                client.prepare(&sql.sweep),
-            )
-            .map_err(|err| {
-                let kind = kind_of(&err);
-                let context = format!("could not prepare the statements on {}", self.server);
-                StorageError::new(STORE, op, kind, Detailed::new(&context, err))
-            })?;
-            Ok(Statements {
-                read,
-                write,
-                delete,
-                touch,
-                lock,
-                holder,
-                commit_write,
-                commit_delete,
-                commit_keep,
-                sweep,
-            })
+                sweep
+            ))
         };
         let statements = open.await?;
         Ok(Arc::new(Connection {
