@@ -2,13 +2,16 @@
 //! `redis-server` (so that its command statistics count this test's commands only): updates in
 //! flight together share requests, one update alone is sent alone, each commit of a batch
 //! succeeds or fails on its own, and the lease connection recovers from a flushed script
-//! cache, a killed connection, an abandoned request, and authenticates and selects the
-//! database as the URL says.
+//! cache, a killed connection, an abandoned request and a runtime gone before its batch task
+//! ran, and authenticates and selects the database as the URL says.
 #![cfg(feature = "redis")]
 
 mod support;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bot_session::storage::{Change, Lease, LockedRead, RedisStorage};
@@ -199,6 +202,84 @@ async fn abandoned_takes_leave_no_lease_behind() {
         .commit("after", Some(lease), Change::Write(b"ok", None))
         .await
         .expect("a commit after the abandoned request");
+}
+
+/// Polls `future` once; `None` while it is pending.
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match Pin::new(&mut *future).poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// The batch task that sends what queued up behind a request is spawned when that request is
+/// answered. A runtime that shuts down right then drops the task before it ever ran; the queue
+/// must not stay busy waiting for it, or every later lease of the store would hang.
+#[test]
+fn a_batch_task_dropped_before_it_ran_leaves_the_store_usable() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let lease = Duration::from_secs(30);
+    let first = current_thread_runtime();
+    let store = first
+        .block_on(RedisStorage::connect(&server.url()))
+        .expect("connect");
+    first.block_on(async {
+        // Redis holds its answers for a while, so the first take is surely in flight when the
+        // second one is asked for.
+        assert_eq!(
+            command(server.port(), None, &["CLIENT", "PAUSE", "300"]),
+            "+OK"
+        );
+        let mut alone = store.lock_and_read("alone", 1, lease);
+        let mut queued = store.lock_and_read("queued", 2, lease);
+        assert!(
+            poll_once(&mut alone).await.is_none(),
+            "Redis answered while paused"
+        );
+        assert!(
+            poll_once(&mut queued).await.is_none(),
+            "the second take did not queue"
+        );
+        // The first take's answer spawns the batch task for the queued one; this block ends at
+        // once, and the runtime with it, before the task was ever polled.
+        alone.await.expect("the first take");
+    });
+    drop(first);
+
+    let second = current_thread_runtime();
+    second.block_on(async {
+        let taken = tokio::time::timeout(
+            Duration::from_secs(10),
+            store.lock_and_read("after", 3, lease),
+        )
+        .await
+        .expect("a take after the runtime went away hung: the queue stayed busy")
+        .expect("a take after the runtime went away");
+        let LockedRead::Acquired {
+            lease: Some(lease), ..
+        } = taken
+        else {
+            panic!("`after`: expected a lease, got {taken:?}");
+        };
+        store
+            .commit("after", Some(lease), Change::Write(b"ok", None))
+            .await
+            .expect("a commit after the runtime went away");
+        assert_eq!(
+            store.read("after").await.expect("read"),
+            Some(b"ok".to_vec())
+        );
+    });
 }
 
 #[tokio::test]

@@ -124,18 +124,61 @@ impl Batcher {
 /// Leaves the queue usable if a batch task ends before the queue is empty (its runtime shut
 /// down, or a bug panicked): the operations still queued fail as abandoned, and the next one
 /// goes out on its own rather than wait for a task that is gone.
-struct Draining<'a> {
-    inner: &'a Inner,
+///
+/// It is made before the task is spawned and moved into it, so it also covers a task that
+/// never runs at all: a runtime shutting down drops the tasks it has not polled yet, and
+/// spawning on one that is gone drops the task at once.
+struct Draining {
+    inner: Arc<Inner>,
     done: bool,
 }
 
-impl Drop for Draining<'_> {
+impl Drop for Draining {
     fn drop(&mut self) {
         if !self.done {
             let mut state = self.inner.state();
             state.busy = false;
             state.takes.clear();
             state.commits.clear();
+        }
+    }
+}
+
+impl Draining {
+    /// Sends the queue, batch after batch, until it stays empty.
+    async fn run(mut self) {
+        let inner = &*self.inner;
+        loop {
+            let (takes, commits) = {
+                let mut state = inner.state();
+                if state.takes.is_empty() && state.commits.is_empty() {
+                    state.busy = false;
+                    self.done = true;
+                    return;
+                }
+                let commits = split_batch(&mut state.commits, MAX_BATCH);
+                let takes = split_batch(&mut state.takes, MAX_BATCH - commits.len());
+                (takes, commits)
+            };
+            let (takes, commits) = (prune_takes(takes), prune_commits(commits));
+            let take_ops: Vec<&Take> = takes.iter().map(|q| &q.op).collect();
+            let commit_ops: Vec<&Commit> = commits.iter().map(|q| &q.op).collect();
+            let replies = inner.send(&take_ops, &commit_ops).await;
+            drop((take_ops, commit_ops));
+            for (queued, outcome) in commits.into_iter().zip(replies.commits) {
+                if let Some(reply) = queued.reply {
+                    let _ = reply.send(outcome);
+                }
+            }
+            for (queued, outcome) in takes.into_iter().zip(replies.takes) {
+                let Some(reply) = queued.reply else { continue };
+                if let Err(Ok(protocol::Taken::Acquired(_))) = reply.send(outcome) {
+                    // The caller gave up while its lease was being taken: release it now
+                    // rather than leave the key blocked until the lease expires.
+                    inner.release_later(queued.op);
+                }
+            }
+            inner.gather().await;
         }
     }
 }
@@ -184,50 +227,14 @@ impl Inner {
                 return;
             }
         }
-        let drain = Arc::clone(self).drain();
+        let drain = Draining {
+            inner: Arc::clone(self),
+            done: false,
+        }
+        .run();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(drain)),
             Err(_) => drop(self.runtime.spawn(drain)),
-        }
-    }
-
-    /// Sends the queue, batch after batch, until it stays empty.
-    async fn drain(self: Arc<Self>) {
-        let mut guard = Draining {
-            inner: &self,
-            done: false,
-        };
-        loop {
-            let (takes, commits) = {
-                let mut state = self.state();
-                if state.takes.is_empty() && state.commits.is_empty() {
-                    state.busy = false;
-                    guard.done = true;
-                    return;
-                }
-                let commits = split_batch(&mut state.commits, MAX_BATCH);
-                let takes = split_batch(&mut state.takes, MAX_BATCH - commits.len());
-                (takes, commits)
-            };
-            let (takes, commits) = (prune_takes(takes), prune_commits(commits));
-            let take_ops: Vec<&Take> = takes.iter().map(|q| &q.op).collect();
-            let commit_ops: Vec<&Commit> = commits.iter().map(|q| &q.op).collect();
-            let replies = self.send(&take_ops, &commit_ops).await;
-            drop((take_ops, commit_ops));
-            for (queued, outcome) in commits.into_iter().zip(replies.commits) {
-                if let Some(reply) = queued.reply {
-                    let _ = reply.send(outcome);
-                }
-            }
-            for (queued, outcome) in takes.into_iter().zip(replies.takes) {
-                let Some(reply) = queued.reply else { continue };
-                if let Err(Ok(protocol::Taken::Acquired(_))) = reply.send(outcome) {
-                    // The caller gave up while its lease was being taken: release it now
-                    // rather than leave the key blocked until the lease expires.
-                    self.release_later(queued.op);
-                }
-            }
-            self.gather().await;
         }
     }
 
