@@ -31,8 +31,11 @@ impl<'a> Step<'a> {
         Step::Done(result.map_err(Into::into))
     }
 
-    pub(crate) fn wait(future: impl Future<Output = Result<(), SessionError>> + Send + 'a) -> Self {
-        Step::Wait(Box::pin(async move { Ok(future.await?) }))
+    /// Boxes `future` as it is. It already answers a [`HandlerResult`]: wrapping a future
+    /// that answers a `SessionError` in an `async` block that converts would store it twice,
+    /// once captured and once being awaited, doubling every waiting update's allocation.
+    pub(crate) fn wait(future: impl Future<Output = HandlerResult> + Send + 'a) -> Self {
+        Step::Wait(Box::pin(future))
     }
 
     pub(crate) async fn complete(self) -> HandlerResult {

@@ -46,7 +46,7 @@ pub(crate) fn finish<'a, S: Session>(
             Some(_) => {
                 return Step::wait(async move {
                     load::give_back(shared, ctx, key, held).await;
-                    Err(err)
+                    Err(err.into())
                 });
             }
         },
@@ -61,7 +61,11 @@ pub(crate) fn finish<'a, S: Session>(
             return Step::done(outcome.map_err(|source| storage_error::<S>(key, source)));
         }
     }
-    Step::wait(async move { commit(shared, ctx, key, held, planned.change(&buffer)).await })
+    Step::wait(async move {
+        commit(shared, ctx, key, held, planned.change(&buffer))
+            .await
+            .map_err(Into::into)
+    })
 }
 
 /// Applies `change` to `key` and releases the key (the store's lease and the in-process lock).
