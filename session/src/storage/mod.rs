@@ -166,43 +166,88 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
-#[async_trait]
+/// Forwards to the shared store. The methods are not `async`: an `async fn` here would box
+/// a second future around the store's own on every call, and the middleware reaches its store
+/// through an `Arc<dyn Storage>`. Their signatures are the ones `#[async_trait]` gives the
+/// trait's methods.
 impl<T: Storage + ?Sized> Storage for Arc<T> {
     fn name(&self) -> &'static str {
         (**self).name()
     }
-    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        (**self).read(key).await
+    fn read<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 str,
+    ) -> StoreFuture<'async_trait, Option<Vec<u8>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).read(key)
     }
-    async fn write(
-        &self,
-        key: &str,
-        value: &[u8],
+    fn write<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        key: &'life1 str,
+        value: &'life2 [u8],
         ttl: Option<Duration>,
-    ) -> Result<(), StorageError> {
-        (**self).write(key, value, ttl).await
+    ) -> StoreFuture<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).write(key, value, ttl)
     }
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        (**self).delete(key).await
+    fn delete<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 str,
+    ) -> StoreFuture<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).delete(key)
     }
-    async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StorageError> {
-        (**self).touch(key, ttl).await
+    fn touch<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 str,
+        ttl: Duration,
+    ) -> StoreFuture<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).touch(key, ttl)
     }
-    async fn lock_and_read(
-        &self,
-        key: &str,
+    fn lock_and_read<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 str,
         ticket: u64,
         lease: Duration,
-    ) -> Result<LockedRead, StorageError> {
-        (**self).lock_and_read(key, ticket, lease).await
+    ) -> StoreFuture<'async_trait, LockedRead>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).lock_and_read(key, ticket, lease)
     }
-    async fn commit(
-        &self,
-        key: &str,
+    fn commit<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        key: &'life1 str,
         lease: Option<Lease>,
-        change: Change<'_>,
-    ) -> Result<(), StorageError> {
-        (**self).commit(key, lease, change).await
+        change: Change<'life2>,
+    ) -> StoreFuture<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).commit(key, lease, change)
     }
     fn shares_across_processes(&self) -> bool {
         (**self).shares_across_processes()
@@ -214,3 +259,7 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         (**self).commit_now(key, change)
     }
 }
+
+/// The future of a [`Storage`] method, as `#[async_trait]` boxes it.
+type StoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StorageError>> + Send + 'a>>;
