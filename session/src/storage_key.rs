@@ -23,6 +23,14 @@ impl StorageKey {
         StorageKey::Inline(ArrayString::new())
     }
 
+    /// A copy of `key`, inline when it fits (for the Redis store's queued operations).
+    #[cfg(feature = "redis")]
+    pub(crate) fn copied(key: &str) -> Self {
+        let mut copy = StorageKey::new();
+        copy.push_str(key);
+        copy
+    }
+
     pub(crate) fn push_str(&mut self, s: &str) {
         match self {
             StorageKey::Inline(inline) => {

@@ -72,6 +72,7 @@ use async_trait::async_trait;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
 use crate::storage::{Change, Lease, LockedRead, Storage, nonce};
+use crate::storage_key::StorageKey;
 
 use self::batch::Batcher;
 use self::link::{Link, LinkError, LinkSettings};
@@ -349,7 +350,7 @@ impl Storage for RedisStorage {
     ) -> Result<LockedRead, StorageError> {
         let nonce = nonce::next();
         let take = Take {
-            key: key.as_bytes().into(),
+            key: StorageKey::copied(key),
             token: LeaseToken::new(ticket, nonce),
             lease_ms: millis(lease),
         };

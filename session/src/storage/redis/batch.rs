@@ -25,6 +25,9 @@ use super::protocol::{
 /// script call keeps Redis busy (Redis runs nothing else meanwhile).
 const MAX_BATCH: usize = 256;
 
+/// A request buffer grown past this (by huge values) is not kept for the next request.
+const KEEP_REQUEST_BUFFER: usize = 1 << 20;
+
 /// How many times a batch task lets other tasks run while operations keep arriving.
 const MAX_GATHER_YIELDS: usize = 4;
 
@@ -39,6 +42,10 @@ struct Inner {
     /// The open lease connection, taken out by whoever sends a request (there is one sender
     /// at a time) and put back once the replies are read; `None` while none is open.
     conn: Mutex<Option<Conn>>,
+    /// The bytes of the last request, kept for the next one: a batch's request is several
+    /// kilobytes, and allocating that much anew for each costs more than the small
+    /// allocations around it (glibc consolidates its free lists for every large one).
+    request_buffer: Mutex<Vec<u8>>,
     prefix: Arc<[u8]>,
     /// The SHA-1 of [`protocol::COMMIT_MANY`].
     script_hash: String,
@@ -82,6 +89,7 @@ impl Batcher {
             inner: Arc::new(Inner {
                 link,
                 conn: Mutex::new(Some(conn)),
+                request_buffer: Mutex::default(),
                 prefix,
                 script_hash: redis::Script::new(protocol::COMMIT_MANY)
                     .get_hash()
@@ -199,6 +207,12 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn request_buffer(&self) -> MutexGuard<'_, Vec<u8>> {
+        self.request_buffer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn turn<Op, Out>(
         &self,
         op: Op,
@@ -261,7 +275,7 @@ impl Inner {
 
     fn release_later(&self, take: Take) {
         self.state().commits.push(Queued {
-            op: Commit::new(&take.key, take.token, ChangeCode::Nothing, &[]),
+            op: Commit::new(take.key.as_bytes(), take.token, ChangeCode::Nothing, &[]),
             reply: None,
         });
     }
@@ -319,15 +333,34 @@ impl Inner {
         takes: &[&Take],
         commits: &[&Commit],
     ) -> Result<Replies, LinkError> {
-        let request = protocol::request(&self.prefix, &self.script_hash, takes, commits, false);
+        let buffer = std::mem::take(&mut *self.request_buffer());
+        let request = protocol::request(
+            buffer,
+            &self.prefix,
+            &self.script_hash,
+            takes,
+            commits,
+            false,
+        );
         let replies = self
             .link
             .request(conn, &request.bytes, request.replies)
-            .await?;
-        let mut replies = protocol::decode(&request, replies, takes, commits.len());
+            .await
+            .map(|replies| protocol::decode(&request, replies, takes, commits.len()));
+        if request.bytes.capacity() <= KEEP_REQUEST_BUFFER {
+            *self.request_buffer() = request.bytes;
+        }
+        let mut replies = replies?;
         if replies.no_script {
             tracing::debug!("redis does not know the commit script; loading it");
-            let request = protocol::request(&self.prefix, &self.script_hash, &[], commits, true);
+            let request = protocol::request(
+                Vec::new(),
+                &self.prefix,
+                &self.script_hash,
+                &[],
+                commits,
+                true,
+            );
             replies.commits = match self
                 .link
                 .request(conn, &request.bytes, request.replies)

@@ -18,6 +18,7 @@
 use super::LEASE_SUFFIX;
 use super::resp::{Encoder, ProtocolError, Reply, ServerError};
 use super::token::LeaseToken;
+use crate::storage_key::StorageKey;
 
 /// The commit script.
 ///
@@ -79,8 +80,9 @@ return lost
 /// One lease to take: `SET <lease> <token> NX PX <ms> GET`, and its value to read.
 #[derive(Debug, Clone)]
 pub(super) struct Take {
-    /// The session key, without the store's prefix.
-    pub key: Box<[u8]>,
+    /// The session key, without the store's prefix; inline, so a take costs no allocation
+    /// for it.
+    pub key: StorageKey,
     /// Unique to this take.
     pub token: LeaseToken,
     pub lease_ms: u64,
@@ -196,16 +198,19 @@ pub(super) struct Request {
     commit_order: Vec<usize>,
 }
 
-/// The request of one batch (see the module docs); `script_hash` is [`COMMIT_MANY`]'s SHA-1.
+/// The request of one batch (see the module docs), written into `bytes` (emptied first: a
+/// buffer kept from an earlier request); `script_hash` is [`COMMIT_MANY`]'s SHA-1.
 /// `load_script` sends `SCRIPT LOAD` first (after Redis answered `NOSCRIPT`).
 pub(super) fn request(
+    mut bytes: Vec<u8>,
     prefix: &[u8],
     script_hash: &str,
     takes: &[&Take],
     commits: &[&Commit],
     load_script: bool,
 ) -> Request {
-    let mut bytes = Vec::with_capacity(
+    bytes.clear();
+    bytes.reserve(
         64 + takes.len() * (2 * prefix.len() + 128)
             + commits
                 .iter()
@@ -249,7 +254,7 @@ pub(super) fn request(
     for take in takes {
         out.command(7)
             .arg(b"SET")
-            .arg_parts(&[prefix, &take.key, LEASE_SUFFIX])
+            .arg_parts(&[prefix, take.key.as_bytes(), LEASE_SUFFIX])
             .arg(take.token.as_bytes())
             .arg(b"NX")
             .arg(b"PX")
@@ -260,7 +265,7 @@ pub(super) fn request(
     if !takes.is_empty() {
         out.command(1 + takes.len()).arg(b"MGET");
         for take in takes {
-            out.arg_parts(&[prefix, &take.key]);
+            out.arg_parts(&[prefix, take.key.as_bytes()]);
         }
         replies += 1;
     }
@@ -403,7 +408,7 @@ mod tests {
 
     fn take(key: &str, ticket: u64, nonce: u64) -> Take {
         Take {
-            key: key.as_bytes().into(),
+            key: StorageKey::copied(key),
             token: LeaseToken::new(ticket, nonce),
             lease_ms: 30_000,
         }
@@ -445,7 +450,7 @@ mod tests {
             commit("c", ChangeCode::Write(Some(1500)), b"{}"),
             commit("d", ChangeCode::Write(None), b"[]"),
         );
-        let req = request(b"p:", "SHA", &[&t1, &t2], &[&c1, &c2], false);
+        let req = request(Vec::new(), b"p:", "SHA", &[&t1, &t2], &[&c1, &c2], false);
         let token1 = String::from_utf8_lossy(t1.token.as_bytes()).into_owned();
         let token2 = String::from_utf8_lossy(t2.token.as_bytes()).into_owned();
         let token_c = String::from_utf8_lossy(c1.token.as_bytes()).into_owned();
@@ -463,8 +468,21 @@ mod tests {
             ]
         );
         assert_eq!(req.replies, 4);
-        assert_eq!(request(b"", "SHA", &[&t1], &[], false).replies, 2);
-        let reload = request(b"", "SHA", &[], &[&c1], true);
+        // Written into the buffer of an earlier request, the same bytes.
+        let again = request(
+            req.bytes.clone(),
+            b"p:",
+            "SHA",
+            &[&t1, &t2],
+            &[&c1, &c2],
+            false,
+        );
+        assert_eq!(again.bytes, req.bytes);
+        assert_eq!(
+            request(Vec::new(), b"", "SHA", &[&t1], &[], false).replies,
+            2
+        );
+        let reload = request(Vec::new(), b"", "SHA", &[], &[&c1], true);
         assert_eq!(reload.replies, 2);
         assert_eq!(commands(&reload.bytes)[0][..2], ["SCRIPT", "LOAD"]);
     }
@@ -479,7 +497,7 @@ mod tests {
         ];
         for (code, text) in codes {
             let c = commit("k", code, b"");
-            let req = request(b"", "SHA", &[], &[&c], false);
+            let req = request(Vec::new(), b"", "SHA", &[], &[&c], false);
             assert_eq!(commands(&req.bytes)[0][6], text);
         }
     }
@@ -492,7 +510,7 @@ mod tests {
             commit("y", ChangeCode::Write(None), b"1"),
         );
         let takes = [&mine, &theirs, &repeated];
-        let req = request(b"", "SHA", &takes, &[&kept, &lost], false);
+        let req = request(Vec::new(), b"", "SHA", &takes, &[&kept, &lost], false);
         let replies = vec![
             // `lost` was sent first (a plain write): position 1.
             Reply::Array(vec![Reply::Int(1)]),
@@ -522,7 +540,7 @@ mod tests {
     #[test]
     fn noscript_is_reported_and_a_short_reply_fails_everything() {
         let c = commit("k", ChangeCode::Nothing, b"");
-        let req = request(b"", "SHA", &[], &[&c], false);
+        let req = request(Vec::new(), b"", "SHA", &[], &[&c], false);
         let out = decode(
             &req,
             vec![Reply::Error(ServerError::new(
@@ -535,7 +553,7 @@ mod tests {
         assert!(out.commits[0].is_err());
 
         let t = take("a", 1, 2);
-        let req = request(b"", "SHA", &[&t], &[&c], false);
+        let req = request(Vec::new(), b"", "SHA", &[&t], &[&c], false);
         let out = decode(&req, vec![Reply::Nil], &[&t], 1);
         assert!(out.takes.iter().all(Result::is_err));
         assert!(out.commits.iter().all(Result::is_err));
@@ -544,7 +562,7 @@ mod tests {
     #[test]
     fn an_old_redis_refusing_set_nx_get_is_named() {
         let t = take("a", 1, 2);
-        let req = request(b"", "SHA", &[&t], &[], false);
+        let req = request(Vec::new(), b"", "SHA", &[&t], &[], false);
         let out = decode(
             &req,
             vec![
