@@ -62,6 +62,10 @@ struct State {
     busy: bool,
     takes: Vec<Queued<Take, TakeOutcome>>,
     commits: Vec<Queued<Commit, CommitOutcome>>,
+    /// The vectors of the batch last sent, emptied: the next batch's queues, so that a queue
+    /// does not grow from nothing, reallocating on the way, for every batch.
+    spare_takes: Vec<Queued<Take, TakeOutcome>>,
+    spare_commits: Vec<Queued<Commit, CommitOutcome>>,
 }
 
 /// A queued operation and where its outcome goes (`None`: nobody waits for it).
@@ -164,27 +168,37 @@ impl Draining {
                     self.done = true;
                     return;
                 }
-                let commits = split_batch(&mut state.commits, MAX_BATCH);
-                let takes = split_batch(&mut state.takes, MAX_BATCH - commits.len());
+                let state = &mut *state;
+                let commits = split_batch(&mut state.commits, &mut state.spare_commits, MAX_BATCH);
+                let takes = split_batch(
+                    &mut state.takes,
+                    &mut state.spare_takes,
+                    MAX_BATCH - commits.len(),
+                );
                 (takes, commits)
             };
-            let (takes, commits) = (prune_takes(takes), prune_commits(commits));
+            let (mut takes, mut commits) = (prune_takes(takes), prune_commits(commits));
             let take_ops: Vec<&Take> = takes.iter().map(|q| &q.op).collect();
             let commit_ops: Vec<&Commit> = commits.iter().map(|q| &q.op).collect();
             let replies = inner.send(&take_ops, &commit_ops).await;
             drop((take_ops, commit_ops));
-            for (queued, outcome) in commits.into_iter().zip(replies.commits) {
+            for (queued, outcome) in commits.drain(..).zip(replies.commits) {
                 if let Some(reply) = queued.reply {
                     let _ = reply.send(outcome);
                 }
             }
-            for (queued, outcome) in takes.into_iter().zip(replies.takes) {
+            for (queued, outcome) in takes.drain(..).zip(replies.takes) {
                 let Some(reply) = queued.reply else { continue };
                 if let Err(Ok(protocol::Taken::Acquired(_))) = reply.send(outcome) {
                     // The caller gave up while its lease was being taken: release it now
                     // rather than leave the key blocked until the lease expires.
                     inner.release_later(queued.op);
                 }
+            }
+            {
+                let mut state = inner.state();
+                state.spare_takes = takes;
+                state.spare_commits = commits;
             }
             inner.gather().await;
         }
@@ -374,10 +388,11 @@ impl Inner {
     }
 }
 
-/// The first `max` queued operations, leaving the rest queued in order.
-fn split_batch<T>(queue: &mut Vec<T>, max: usize) -> Vec<T> {
+/// The first `max` queued operations, leaving the rest queued in order; an empty queue is
+/// left in `spare`'s vector.
+fn split_batch<T>(queue: &mut Vec<T>, spare: &mut Vec<T>, max: usize) -> Vec<T> {
     if queue.len() <= max {
-        std::mem::take(queue)
+        std::mem::replace(queue, std::mem::take(spare))
     } else {
         let rest = queue.split_off(max);
         std::mem::replace(queue, rest)

@@ -6,6 +6,10 @@
 
 use std::fmt;
 
+/// Spare room beyond twice a bulk string's length (see [`parse_at`]): a session's new
+/// encoding may be a little longer than the stored one.
+const BULK_SPARE: usize = 16;
+
 /// Writes commands into a request buffer.
 pub(super) struct Encoder<'a> {
     out: &'a mut Vec<u8>,
@@ -192,7 +196,11 @@ fn parse_at(buf: &[u8], at: &mut usize, depth: usize) -> Result<Option<Reply>, P
                     "a bulk string longer than announced".to_owned(),
                 ));
             }
-            let bytes = buf[*at..*at + len].to_vec();
+            // With room for as many bytes again: the bulk strings a store reads are nearly
+            // all session values, and the write-back appends the new encoding to the stored
+            // one to compare them (`write_back::plan`); without room, that append reallocates.
+            let mut bytes = Vec::with_capacity(2 * len + BULK_SPARE);
+            bytes.extend_from_slice(&buf[*at..*at + len]);
             *at += len + 2;
             Ok(Some(Reply::Bulk(bytes)))
         }
