@@ -3,7 +3,8 @@
 //! flight together share requests, one update alone is sent alone, each commit of a batch
 //! succeeds or fails on its own, and the lease connection recovers from a flushed script
 //! cache, a killed connection, an abandoned request and a runtime gone before its batch task
-//! ran, and authenticates and selects the database as the URL says.
+//! ran, gives back the lease of a session that does not decode, and authenticates and selects
+//! the database as the URL says.
 #![cfg(feature = "redis")]
 
 mod support;
@@ -280,6 +281,43 @@ fn a_batch_task_dropped_before_it_ran_leaves_the_store_usable() {
             Some(b"ok".to_vec())
         );
     });
+}
+
+/// A stored session that does not decode fails its update with a clear error, and the lease
+/// taken to read it is given back at once: the next update of that key does not wait for the
+/// lease to expire.
+#[tokio::test]
+async fn a_session_that_does_not_decode_gives_its_lease_back() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStorage::connect(&server.url()).await.expect("connect");
+    store
+        .write("counter:7", b"{not json", None)
+        .await
+        .expect("write");
+    let configured = || {
+        counter::middleware(store.clone())
+            .lease(Duration::from_secs(60))
+            .lock_wait(Duration::from_secs(5))
+    };
+    let err = counter::bot(configured())
+        .handle_update(counter::message(7))
+        .await
+        .expect_err("corrupt data");
+    assert!(err.to_string().contains("counter:7"), "{err}");
+
+    let started = std::time::Instant::now();
+    counter::bot(configured().reset_on_corrupt(true))
+        .handle_update(counter::message(7))
+        .await
+        .expect("the key is free again");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the next update waited {:?} for the lease",
+        started.elapsed()
+    );
+    assert_eq!(counter::stored_count(&store, 7).await, Some(1));
 }
 
 #[tokio::test]
