@@ -259,19 +259,9 @@ fn a_batch_task_dropped_before_it_ran_leaves_the_store_usable() {
 
     let second = current_thread_runtime();
     second.block_on(async {
-        let taken = tokio::time::timeout(
-            Duration::from_secs(10),
-            store.lock_and_read("after", 3, lease),
-        )
-        .await
-        .expect("a take after the runtime went away hung: the queue stayed busy")
-        .expect("a take after the runtime went away");
-        let LockedRead::Acquired {
-            lease: Some(lease), ..
-        } = taken
-        else {
-            panic!("`after`: expected a lease, got {taken:?}");
-        };
+        let lease = tokio::time::timeout(Duration::from_secs(10), take(&store, "after", lease))
+            .await
+            .expect("a take after the runtime went away hung: the queue stayed busy");
         store
             .commit("after", Some(lease), Change::Write(b"ok", None))
             .await
