@@ -263,3 +263,93 @@ async fn lock_table_is_empty_after_many_distinct_chats() {
         "stale lock-table entries remain"
     );
 }
+
+/// A bot's own error type, into which its handler folds the accessors' errors.
+#[derive(Debug)]
+enum BotError {
+    Session(String),
+}
+
+impl std::fmt::Display for BotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BotError::Session(text) => write!(f, "the bot could not use a session: {text}"),
+        }
+    }
+}
+
+impl std::error::Error for BotError {}
+
+impl From<bot_session::SessionError> for BotError {
+    fn from(err: bot_session::SessionError) -> Self {
+        BotError::Session(err.to_string())
+    }
+}
+
+/// The lazy opposite-order handler with an extra step at its start, returning the bot's own
+/// error type: a lost race must still be retried, whatever the error became on its way out.
+fn opposite_order_bot(
+    store: MemoryStorage,
+    first: impl Fn(&Context) + Send + Sync + 'static,
+) -> Composer {
+    let first = Arc::new(first);
+    Composer::new()
+        .with(LazyChat::middleware(store.clone()))
+        .with(LazyUser::middleware(store))
+        .handler(move |ctx: Context| {
+            let first = Arc::clone(&first);
+            async move {
+                first(&ctx);
+                let result: Result<(), BotError> = async {
+                    let update_id = ctx.update().map_or(0, |u| u.update_id);
+                    if update_id % 2 == 0 {
+                        let c = ctx.lazy_chat().await?.count;
+                        yield_now().await;
+                        ctx.lazy_user().await?.count += 1;
+                        ctx.lazy_chat().await?.count = c + 1;
+                    } else {
+                        let u = ctx.lazy_user().await?.count;
+                        yield_now().await;
+                        ctx.lazy_chat().await?.count += 1;
+                        ctx.lazy_user().await?.count = u + 1;
+                    }
+                    Ok(())
+                }
+                .await;
+                Ok(result?)
+            }
+        })
+}
+
+async fn assert_opposite_orders_count_exactly(bot: Composer, store: &MemoryStorage, updates: i64) {
+    let stream = (0..updates).map(|i| message(i + 1, -(1 + i % 50), 1 + (i * 7) % 37, "x"));
+    let report = tokio::time::timeout(Duration::from_secs(120), bot.run(stream, IN_FLIGHT))
+        .await
+        .expect("updates touching two session types deadlocked");
+    assert_eq!(report.failed, 0, "{:?}", report.first_error);
+    assert_eq!(
+        sum_counts(store, "lazy_chat", (1..=50).map(|c| -c)).await,
+        updates as u64
+    );
+    assert_eq!(sum_counts(store, "lazy_user", 1..=37).await, updates as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_race_is_retried_through_the_handlers_own_error_type() {
+    let store = MemoryStorage::new();
+    let bot = opposite_order_bot(store.clone(), |_| {});
+    assert_opposite_orders_count_exactly(bot, &store, 2_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_race_is_retried_while_a_task_keeps_a_clone_of_the_context() {
+    let store = MemoryStorage::new();
+    let bot = opposite_order_bot(store.clone(), |ctx| {
+        let keep = ctx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            drop(keep);
+        });
+    });
+    assert_opposite_orders_count_exactly(bot, &store, 1_000).await;
+}

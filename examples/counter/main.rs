@@ -65,7 +65,7 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<ExitCode, String> {
     let opened = args.storage.open().await?;
     // Counts what the session middleware asks of the store, and which sessions it touched.
-    let store = CountingStorage::new(Touched::new(opened));
+    let store = CountingStorage::new(Touched::wrap(opened, Default::default()));
     let tally = Tally::default();
     let elapsed;
     let mut malformed = 0;
@@ -163,7 +163,7 @@ fn summary(
             tally.without_chat()
         );
     }
-    let touched = store.inner().by_prefix();
+    let touched = store.inner().observer().by_prefix();
     let total: usize = touched.iter().map(|(_, n)| n).sum();
     let each: Vec<String> = touched
         .iter()

@@ -5,9 +5,8 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use bot_session::storage::{Change, Lease, LockedRead};
+use bot_session::storage::{Observed, Observer, StorageCall};
 use bot_session::{Storage, StorageError};
 
 /// Where `--storage sqlite` keeps its sessions, relative to the working directory.
@@ -113,32 +112,29 @@ fn without_password(url: &str) -> String {
     }
 }
 
-/// Passes everything through to the store and remembers every key it was asked about, so the
-/// summary can say how many sessions of each type a run touched.
-#[derive(Clone)]
-pub struct Touched<S> {
-    inner: S,
-    keys: Arc<Mutex<HashSet<Box<str>>>>,
+/// Remembers every key the store was asked to read or write, so the summary can say how many
+/// sessions of each type a run touched.
+#[derive(Clone, Default)]
+pub struct TouchedKeys(Arc<Mutex<HashSet<Box<str>>>>);
+
+impl Observer for TouchedKeys {
+    fn observe(&self, call: StorageCall<'_>) {
+        if let StorageCall::Read { key }
+        | StorageCall::Write { key }
+        | StorageCall::LockAndRead { key } = call
+        {
+            let mut keys = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if !keys.contains(key) {
+                keys.insert(key.into());
+            }
+        }
+    }
 }
 
-impl<S: Storage> Touched<S> {
-    pub fn new(inner: S) -> Self {
-        Touched {
-            inner,
-            keys: Arc::default(),
-        }
-    }
-
-    fn note(&self, key: &str) {
-        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
-        if !keys.contains(key) {
-            keys.insert(key.into());
-        }
-    }
-
+impl TouchedKeys {
     /// Distinct sessions touched, by prefix (session type): `[("counter", 61), ...]`.
     pub fn by_prefix(&self) -> Vec<(String, usize)> {
-        let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let keys = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let mut counts = std::collections::BTreeMap::<&str, usize>::new();
         for key in keys.iter() {
             let prefix = key.split_once(':').map_or(&**key, |(prefix, _)| prefix);
@@ -151,55 +147,5 @@ impl<S: Storage> Touched<S> {
     }
 }
 
-#[bot_session::async_trait]
-impl<S: Storage> Storage for Touched<S> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.note(key);
-        self.inner.read(key).await
-    }
-
-    async fn write(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Option<Duration>,
-    ) -> Result<(), StorageError> {
-        self.note(key);
-        self.inner.write(key, value, ttl).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.inner.delete(key).await
-    }
-
-    async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StorageError> {
-        self.inner.touch(key, ttl).await
-    }
-
-    async fn lock_and_read(
-        &self,
-        key: &str,
-        ticket: u64,
-        lease: Duration,
-    ) -> Result<LockedRead, StorageError> {
-        self.note(key);
-        self.inner.lock_and_read(key, ticket, lease).await
-    }
-
-    async fn commit(
-        &self,
-        key: &str,
-        lease: Option<Lease>,
-        change: Change<'_>,
-    ) -> Result<(), StorageError> {
-        self.inner.commit(key, lease, change).await
-    }
-
-    fn shares_across_processes(&self) -> bool {
-        self.inner.shares_across_processes()
-    }
-}
+/// A store that notes which sessions a run touched.
+pub type Touched<S> = Observed<S, TouchedKeys>;

@@ -103,12 +103,6 @@ pub fn derive(input: &Input) -> TokenStream {
                 }
 
                 #migrate
-
-                fn __key_locks() -> &'static #private::KeyLocks {
-                    static LOCKS: #private::LazyLock<#private::KeyLocks> =
-                        #private::LazyLock::new(#private::KeyLocks::new);
-                    &LOCKS
-                }
             }
 
             impl #ident {

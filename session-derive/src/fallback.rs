@@ -55,10 +55,6 @@ fn stubs(input: &Input) -> TokenStream {
                 fn initial() -> Self {
                     ::core::unreachable!()
                 }
-
-                fn __key_locks() -> &'static #private::KeyLocks {
-                    ::core::unreachable!()
-                }
             }
 
             impl #ident {

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, as the stores that keep expiry themselves see it.
 pub trait Clock: Send + Sync + 'static {
+    /// The current time, in milliseconds since the Unix epoch.
     fn now_millis(&self) -> u64;
 }
 
@@ -37,6 +38,7 @@ impl ManualClock {
         }
     }
 
+    /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         self.now.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
     }

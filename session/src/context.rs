@@ -1,15 +1,19 @@
-//! The per-update context handed to handlers: the update, its ids and the session slots.
+//! The per-update context handed to handlers: the update, its ids, its age, and, for each
+//! attempt at the update, a place for each session type's state (which the session
+//! middleware fills, see `middleware/access.rs`) and the effects to run once it is stored.
+//!
+//! An update lost in a wait-die race runs again from the start as a new attempt. Each
+//! attempt has state of its own, so a clone of the context that a task still holds from an
+//! earlier attempt reaches only that attempt's finished state (`SessionError::Closed`), and
+//! the retry needs no unique ownership of the context.
 
 use std::any::{Any, TypeId};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::error::SessionError;
-use crate::key_locks::Blocker;
-use crate::keys::{ChatMigration, SessionIds, SessionKeys};
-use crate::session::Session;
-use crate::session_mut::SessionMut;
-use crate::slot::Slot;
+use crate::ids::{ChatMigration, SessionIds, SessionKeys};
+use crate::lock::{Blocker, next_ticket};
+use crate::sync::lock;
 use crate::update::Update;
 
 /// One update and its sessions, passed to handlers **by value**.
@@ -21,6 +25,9 @@ use crate::update::Update;
 #[derive(Clone)]
 pub struct Context {
     inner: Arc<Inner<dyn Any + Send + Sync>>,
+    /// The attempt this context belongs to; `None` for the first, whose state lives in
+    /// `inner` (one allocation per update in the common case, no retry).
+    retry: Option<Arc<Attempt>>,
 }
 
 /// Everything about one update, in one allocation: the update is the last field, so a
@@ -31,13 +38,43 @@ struct Inner<U: ?Sized> {
     ids: SessionIds,
     migration: Option<ChatMigration>,
     kind: &'static str,
+    update_id: Option<i64>,
     ticket: u64,
-    /// How many session keys this update holds locked, for deadlock avoidance.
-    held_keys: AtomicUsize,
     /// The key this update last gave up on, to wait for before it runs again.
     blocker: Mutex<Option<Blocker<'static>>>,
-    slots: SlotTable,
+    first: Attempt,
     update: U,
+}
+
+/// One run of an update through the chain.
+struct Attempt {
+    /// How many session keys this attempt holds locked, for deadlock avoidance.
+    held_keys: AtomicUsize,
+    /// Set where a wait-die race is lost, so the composer retries the update whatever the
+    /// handler made of the error on its way out.
+    lost_race: AtomicBool,
+    /// The attempt is over: its sessions can no longer be touched.
+    finished: AtomicBool,
+    /// A session this attempt loaded had already stored this update's effect.
+    redelivery: AtomicBool,
+    slots: SlotTable,
+    outbox: Mutex<Vec<Effect>>,
+}
+
+/// Something to do once the update's sessions are stored (a reply, say).
+pub(crate) type Effect = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl Attempt {
+    fn new(session_types: &[TypeId]) -> Self {
+        Attempt {
+            held_keys: AtomicUsize::new(0),
+            lost_race: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            redelivery: AtomicBool::new(false),
+            slots: SlotTable::new(session_types),
+            outbox: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 struct SlotEntry {
@@ -84,11 +121,8 @@ impl SlotTable {
         }
     }
 
-    fn entries_mut(&mut self) -> &mut [SlotEntry] {
-        match self {
-            SlotTable::Inline { len, entries } => &mut entries[..*len],
-            SlotTable::Heap(entries) => entries,
-        }
+    fn session_types(&self) -> impl Iterator<Item = TypeId> + '_ {
+        self.entries().iter().map(|entry| entry.type_id)
     }
 
     fn find(&self, type_id: TypeId) -> Option<&SlotEntry> {
@@ -106,13 +140,30 @@ impl Context {
             ids: update.session_ids(),
             migration: update.chat_migration(),
             kind: update.kind_name(),
+            update_id: update.update_id(),
             ticket,
-            held_keys: AtomicUsize::new(0),
             blocker: Mutex::new(None),
-            slots: SlotTable::new(session_types),
+            first: Attempt::new(session_types),
             update,
         });
-        Context { inner }
+        Context { inner, retry: None }
+    }
+
+    /// A context for running the update again: the same update and age, with fresh session
+    /// places. Clones of this context keep the finished attempt.
+    pub(crate) fn next_attempt(&self) -> Context {
+        let session_types: Vec<TypeId> = self.attempt().slots.session_types().collect();
+        Context {
+            inner: Arc::clone(&self.inner),
+            retry: Some(Arc::new(Attempt::new(&session_types))),
+        }
+    }
+
+    fn attempt(&self) -> &Attempt {
+        match &self.retry {
+            Some(attempt) => attempt,
+            None => &self.inner.first,
+        }
     }
 
     /// A context that belongs to no composer and has no sessions: for key functions and tests.
@@ -120,7 +171,7 @@ impl Context {
     where
         U: SessionKeys + Send + Sync + 'static,
     {
-        Self::new(update, crate::key_locks::next_ticket(), &[])
+        Self::new(update, next_ticket(), &[])
     }
 
     /// The Telegram update, when the context was made from one.
@@ -148,65 +199,58 @@ impl Context {
         self.inner.migration
     }
 
-    /// The session `S`, already loaded (eager sessions, or lazy ones after their first load).
+    /// The place of the session type `type_id` in this update: `None` when the composer has
+    /// no middleware for it; empty until the middleware has reached this update.
+    pub(crate) fn slot_cell(
+        &self,
+        type_id: TypeId,
+    ) -> Option<&OnceLock<Box<dyn Any + Send + Sync>>> {
+        self.attempt().slots.find(type_id).map(|entry| &entry.cell)
+    }
+
+    /// The update's `update_id`, when its type has one (redeliveries are recognized by it).
+    pub fn update_id(&self) -> Option<i64> {
+        self.inner.update_id
+    }
+
+    /// Whether a session this update loaded had already stored this very update's change: the
+    /// update is a redelivery (Telegram sends an update again when its webhook answer was lost
+    /// or a poller restarted before confirming it), and its sessions are read-only for it.
+    /// Answer as before, without counting again.
+    pub fn is_redelivery(&self) -> bool {
+        self.attempt().redelivery.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_redelivery(&self) {
+        self.attempt().redelivery.store(true, Ordering::Release);
+    }
+
+    /// Runs `effect` once this update's sessions are stored, and never if the update fails.
     ///
-    /// The guard derefs to `S`; it borrows the context and cannot be held across `.await`.
-    pub fn session<S: Session>(&self) -> Result<SessionMut<'_, S>, SessionError> {
-        self.slot::<S>()?.borrow()
+    /// This is where replies belong: a reply sent from the handler itself goes out before the
+    /// write-back, and stays out if storing then fails. The composer (and the teloxide adaptor)
+    /// run the effects in the order they were added, after every session of the update was
+    /// written back; an attempt lost to a wait-die race drops its effects and the update runs
+    /// again. An effect handles its own errors (retry a send, log it): the update is stored
+    /// by the time it runs.
+    pub fn after_commit<F>(&self, effect: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.attempt().outbox).push(Box::pin(effect));
     }
 
-    /// The session `S`, loading it from the store on first access if it is lazy.
-    pub async fn load_session<S: Session>(&self) -> Result<SessionMut<'_, S>, SessionError> {
-        let slot = self.slot::<S>()?;
-        slot.ensure_loaded(self).await?;
-        slot.borrow()
+    /// Ends the attempt: its sessions can no longer be touched, and its effects are handed
+    /// out to run (if the update succeeded) or drop.
+    pub(crate) fn finish_attempt(&self) -> Vec<Effect> {
+        let attempt = self.attempt();
+        attempt.finished.store(true, Ordering::Release);
+        std::mem::take(&mut *lock(&attempt.outbox))
     }
 
-    /// Replaces the session's value without reading the stored one (a lazy session that is
-    /// replaced before it is read costs no store read).
-    pub async fn replace_session<S: Session>(&self, value: S) -> Result<(), SessionError> {
-        let slot = self.slot::<S>()?;
-        slot.ensure_held_without_read(self).await?;
-        slot.replace(value)
-    }
-
-    /// Deletes the session at write-back without reading it first; later accesses in this
-    /// update see the initial value.
-    pub async fn clear_session<S: Session>(&self) -> Result<(), SessionError> {
-        let slot = self.slot::<S>()?;
-        slot.ensure_held_without_read(self).await?;
-        slot.borrow()?.clear();
-        Ok(())
-    }
-
-    pub(crate) fn slot<S: Session>(&self) -> Result<&Slot<S>, SessionError> {
-        let type_id = TypeId::of::<S>();
-        let not_registered = || SessionError::NotRegistered {
-            session: S::NAME,
-            type_name: S::TYPE_NAME,
-        };
-        let entry = self.inner.slots.find(type_id).ok_or_else(not_registered)?;
-        // The composer has the session's middleware, which has not reached this update yet.
-        let not_loaded_yet = || SessionError::NotLoadedYet {
-            session: S::NAME,
-            type_name: S::TYPE_NAME,
-        };
-        entry
-            .cell
-            .get()
-            .ok_or_else(not_loaded_yet)?
-            .downcast_ref::<Slot<S>>()
-            .ok_or_else(not_registered)
-    }
-
-    /// Puts the middleware's slot for `S` in place; `false` if there is no room for `S` or a
-    /// slot is already there.
-    pub(crate) fn install<S: Session>(&self, slot: Slot<S>) -> bool {
-        let type_id = TypeId::of::<S>();
-        match self.inner.slots.find(type_id) {
-            Some(entry) => entry.cell.set(Box::new(slot)).is_ok(),
-            None => false,
-        }
+    /// Whether the attempt this context belongs to is over.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.attempt().finished.load(Ordering::Acquire)
     }
 
     pub(crate) fn ticket(&self) -> u64 {
@@ -214,34 +258,34 @@ impl Context {
     }
 
     pub(crate) fn holds_keys(&self) -> bool {
-        self.inner.held_keys.load(Ordering::Acquire) > 0
+        self.attempt().held_keys.load(Ordering::Acquire) > 0
     }
 
     pub(crate) fn key_taken(&self) {
-        self.inner.held_keys.fetch_add(1, Ordering::AcqRel);
+        self.attempt().held_keys.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(crate) fn key_released(&self) {
-        self.inner.held_keys.fetch_sub(1, Ordering::AcqRel);
+        self.attempt().held_keys.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Records the key this update gave up on (see [`Blocker`]).
-    pub(crate) fn blocked_by(&self, blocker: Blocker<'static>) {
-        *self
-            .inner
-            .blocker
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(blocker);
+    /// Records that this update lost a wait-die race and must run again, with the key it gave
+    /// up on when that is in this process (see [`Blocker`]).
+    pub(crate) fn lost_race(&self, blocker: Option<Blocker<'static>>) {
+        self.attempt().lost_race.store(true, Ordering::Release);
+        if let Some(blocker) = blocker {
+            *lock(&self.inner.blocker) = Some(blocker);
+        }
+    }
+
+    /// Whether this attempt lost a wait-die race (see [`Context::lost_race`]).
+    pub(crate) fn has_lost_race(&self) -> bool {
+        self.attempt().lost_race.load(Ordering::Acquire)
     }
 
     /// Waits until the key this update last gave up on is free; `false` if there is none.
     pub(crate) async fn wait_for_blocker(&self) -> bool {
-        let blocker = self
-            .inner
-            .blocker
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
+        let blocker = lock(&self.inner.blocker).take();
         match blocker {
             Some(blocker) => {
                 blocker.wait().await;
@@ -249,19 +293,6 @@ impl Context {
             }
             None => false,
         }
-    }
-
-    /// Empties the session slots for running the update again, if no clone of this context
-    /// is still alive (a handler that spawned a task keeping one makes a retry impossible).
-    pub(crate) fn reset_for_retry(&mut self) -> bool {
-        let Some(inner) = Arc::get_mut(&mut self.inner) else {
-            return false;
-        };
-        for entry in inner.slots.entries_mut() {
-            entry.cell = OnceLock::new();
-        }
-        *inner.held_keys.get_mut() = 0;
-        true
     }
 }
 

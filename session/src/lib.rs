@@ -1,43 +1,38 @@
 #![doc = include_str!("../../README.md")]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
-mod chat_migration;
 mod clock;
 mod codec;
 mod composer;
 mod context;
 mod envelope;
 mod error;
-mod key_locks;
+mod ids;
 mod keys;
-mod layer;
-mod load;
+mod lock;
 mod middleware;
-mod runner;
 mod session;
-mod session_mut;
-mod slot;
 pub mod storage;
 mod storage_key;
+mod sync;
 pub mod update;
-mod write_back;
 
 pub use async_trait::async_trait;
 pub use bot_session_derive::Session;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{Cbor, Codec, Json, Postcard};
+pub use composer::runner::RunReport;
 pub use composer::{Composer, Middleware, Next};
 pub use context::Context;
 pub use error::{
     CodecError, HandlerError, HandlerResult, SessionError, StorageError, StorageErrorKind,
     StorageOp,
 };
-pub use key_locks::KeyLocks;
-pub use keys::{ChatMigration, KeyStrategy, SessionIds, SessionKeys};
-pub use middleware::SessionMiddleware;
-pub use runner::RunReport;
+pub use ids::{ChatMigration, SessionIds, SessionKeys};
+pub use keys::KeyStrategy;
+pub use middleware::{SessionMiddleware, SessionMut};
 pub use session::{Session, StoredData};
-pub use session_mut::SessionMut;
 pub use storage::{CountingStorage, MemoryStorage, Storage, StoreStats};
 #[cfg(feature = "postgres")]
 pub use storage::{PostgresBuilder, PostgresStorage};
@@ -53,15 +48,12 @@ pub mod __private {
     pub use crate::codec::{Cbor, Json, Postcard};
     pub use crate::context::Context;
     pub use crate::error::{HandlerError, SessionError};
-    pub use crate::key_locks::KeyLocks;
     pub use crate::keys::KeyStrategy;
-    pub use crate::middleware::SessionMiddleware;
+    pub use crate::middleware::{SessionMiddleware, SessionMut};
     pub use crate::session::{Session, StoredData};
-    pub use crate::session_mut::SessionMut;
     pub use crate::storage::Storage;
     pub use core::future::Future;
     pub use core::option::Option;
     pub use core::result::Result;
     pub use core::time::Duration;
-    pub use std::sync::LazyLock;
 }

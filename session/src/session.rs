@@ -8,7 +8,6 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::Codec;
 use crate::error::{CodecError, HandlerError};
-use crate::key_locks::KeyLocks;
 use crate::keys::KeyStrategy;
 
 /// A typed piece of per-chat (or per-user, ...) state, loaded before or during a handler and
@@ -47,10 +46,6 @@ pub trait Session: Serialize + DeserializeOwned + Send + Sync + 'static {
         )
         .into())
     }
-
-    /// The in-process per-key lock table of this session type.
-    #[doc(hidden)]
-    fn __key_locks() -> &'static KeyLocks;
 }
 
 /// Bytes stored by an older schema version, handed to a session's `migrate` function.

@@ -24,12 +24,6 @@ impl bot_session::Session for Counter {
     fn initial() -> Self {
         Counter::default()
     }
-
-    fn __key_locks() -> &'static bot_session::KeyLocks {
-        static LOCKS: std::sync::LazyLock<bot_session::KeyLocks> =
-            std::sync::LazyLock::new(bot_session::KeyLocks::new);
-        &LOCKS
-    }
 }
 
 /// The middleware a test configures (lease, lock wait) before building the bot.

@@ -18,7 +18,7 @@ use super::common::{
     sequential, stored_sum, verify, warm_up_len,
 };
 use crate::report::Figures;
-use crate::round_trips::RoundTrips;
+use crate::round_trips::{self, RoundTrips};
 use crate::{stream, sys};
 
 pub const N: usize = 50_000;
@@ -187,7 +187,7 @@ async fn timed(backend: Backend, in_flight: usize) -> Result<Figures> {
     close(warm).await?;
 
     let opened = open(backend, "bot-session-bench").await?;
-    let counted = RoundTrips::new(Arc::clone(&opened.store));
+    let counted = RoundTrips::wrap(Arc::clone(&opened.store), Default::default());
     let server_cpu = || {
         opened
             .server_pid
@@ -200,7 +200,7 @@ async fn timed(backend: Backend, in_flight: usize) -> Result<Figures> {
     let server_cpu = server_before
         .zip(server_cpu())
         .map(|(before, after)| after - before);
-    let round_trips = counted.calls();
+    let round_trips = round_trips::calls(&counted);
     let (sum, sessions) = stored_sum(&*opened.store, Counter::PREFIX, K as u32).await?;
     verify(workload, "the sum of the counts", sum, N as u64)?;
     verify(

@@ -31,7 +31,10 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::clock::{Clock, SystemClock, expiry};
 use crate::error::{StorageError, StorageOp};
+// A record is written before the table points at it, and marked dead after the table forgets
+// it, so a panic while a shard was locked leaves it consistent: keep serving it.
 use crate::storage::{Change, Lease, LockedRead, Storage};
+use crate::sync::lock;
 
 const SHARDS: usize = 64;
 /// Every this many writes to a shard, it is swept of expired entries, so memory held by
@@ -315,6 +318,7 @@ impl std::fmt::Debug for MemoryStorage {
 }
 
 impl MemoryStorage {
+    /// An empty store on the system clock.
     pub fn new() -> Self {
         Self::with_clock(SystemClock)
     }
@@ -345,10 +349,12 @@ impl MemoryStorage {
     }
 
     /// Number of stored entries, including expired ones not yet swept.
+    /// How many sessions are stored (expired ones not swept yet included).
     pub fn len(&self) -> usize {
         self.inner.shards.iter().map(|s| lock(s).index.len()).sum()
     }
 
+    /// Whether no session is stored.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -485,14 +491,6 @@ impl MemoryStorage {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A record is written before the table points at it, and marked dead after the table
-    // forgets it, so a panic while a shard was locked leaves it consistent: keep serving it.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[async_trait]

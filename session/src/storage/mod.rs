@@ -15,6 +15,7 @@ mod counting;
 mod memory;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod nonce;
+mod observed;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
@@ -24,8 +25,9 @@ mod sqlite;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisBuilder, RedisStorage};
-pub use counting::{CountingStorage, StoreStats};
+pub use counting::{Counters, CountingStorage, StoreStats};
 pub use memory::MemoryStorage;
+pub use observed::{Observed, Observer, StorageCall};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresBuilder, PostgresStorage};
 #[cfg(feature = "sqlite")]
@@ -38,7 +40,9 @@ pub use sqlite::{SqliteBuilder, SqliteStorage};
 /// lease expired can never release or overwrite the key under the next holder's lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Lease {
+    /// The age of the update holding the lease.
     pub ticket: u64,
+    /// Unique to this lease.
     pub nonce: u64,
 }
 
@@ -48,11 +52,16 @@ pub enum LockedRead {
     /// The key is ours until [`Storage::commit`]; `lease` is `None` for stores that only
     /// serve one process and need no lease.
     Acquired {
+        /// The lease to commit with.
         lease: Option<Lease>,
+        /// The stored value, if any.
         value: Option<Vec<u8>>,
     },
-    /// Another update holds the key; `holder_ticket` is its age when the store knows it.
-    Busy { holder_ticket: Option<u64> },
+    /// Another update holds the key.
+    Busy {
+        /// The holder's age, when the store knows it.
+        holder_ticket: Option<u64>,
+    },
 }
 
 /// The write-back an update ends with, applied by [`Storage::commit`].

@@ -1,7 +1,7 @@
 //! Which session ids each kind of update yields: the `SessionKeys` impl for [`Update`].
 //! The choices and their reasons are tabled in the [module docs](super).
 
-use crate::keys::{SessionIds, SessionKeys};
+use crate::ids::{SessionIds, SessionKeys};
 
 use super::{MaybeInaccessibleMessage, Message, Update, UpdateKind};
 
@@ -117,6 +117,10 @@ impl SessionKeys for Update {
 
     fn kind_name(&self) -> &'static str {
         self.kind().name()
+    }
+
+    fn update_id(&self) -> Option<i64> {
+        Some(self.update_id)
     }
 
     fn migrate_to_chat_id(&self) -> Option<i64> {

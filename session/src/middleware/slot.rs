@@ -1,58 +1,18 @@
-//! One session's state inside one update's context.
+//! One session type's place in one update's context: its key, its state, and how a lazy
+//! session loads itself on first access.
 
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use crate::context::Context;
 use crate::error::SessionError;
-use crate::key_locks::KeyGuard;
-use crate::load;
-use crate::middleware::Shared;
+use crate::middleware::guard::SessionMut;
+use crate::middleware::hold;
+use crate::middleware::load;
+use crate::middleware::shared::Shared;
+use crate::middleware::state::{Held, Loaded, Origin, State};
 use crate::session::Session;
-use crate::session_mut::SessionMut;
-use crate::storage::Lease;
 use crate::storage_key::StorageKey;
-
-/// The session value as the handler sees it, with what write-back needs to know about it.
-pub(crate) struct Loaded<S> {
-    pub(crate) value: S,
-    pub(crate) origin: Origin,
-    /// Set by any mutable access; a session only ever read is not even encoded at write-back.
-    pub(crate) changed: bool,
-    /// `clear()` was called and nothing was assigned since: delete at write-back.
-    pub(crate) cleared: bool,
-}
-
-/// Where the value came from, to decide whether write-back has anything to do.
-pub(crate) enum Origin {
-    /// Nothing was stored: unchanged from the initial value means nothing to write.
-    New,
-    /// These bytes were stored (header included): equal bytes mean nothing to write.
-    Stored(Vec<u8>),
-    /// Replaced without reading the store: always written.
-    Unread,
-}
-
-/// The locks an update holds on a session's key until write-back.
-pub(crate) struct Held {
-    pub(crate) _guard: KeyGuard<'static>,
-    pub(crate) lease: Option<Lease>,
-}
-
-pub(crate) struct State<S> {
-    pub(crate) loaded: Option<Loaded<S>>,
-    pub(crate) held: Option<Held>,
-    pub(crate) closed: bool,
-}
-
-impl<S> State<S> {
-    fn empty() -> Self {
-        State {
-            loaded: None,
-            held: None,
-            closed: false,
-        }
-    }
-}
+use crate::sync::lock;
 
 pub(crate) struct Slot<S: Session> {
     /// The store and settings, for a lazy session to load itself; eager sessions are loaded
@@ -121,9 +81,7 @@ impl<S: Session> Slot<S> {
 
     /// Locks the state for write-back or setup; waits for a guard another task holds briefly.
     pub(crate) fn lock_state(&self) -> MutexGuard<'_, State<S>> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     /// The guard handed to the handler.
@@ -167,11 +125,11 @@ impl<S: Session> Slot<S> {
             return Ok(());
         }
         let shared = self.shared()?;
-        let (held, stored) = load::take_key(shared, ctx, key, true).await?;
+        let (held, stored) = hold::take_key(shared, ctx, key, true).await?;
         let loaded = match load::decode(shared, key, stored) {
             Ok(loaded) => loaded,
             Err(err) => {
-                load::give_back(shared, ctx, key, held).await;
+                hold::give_back(shared, ctx, key, held).await;
                 return Err(err);
             }
         };
@@ -189,18 +147,13 @@ impl<S: Session> Slot<S> {
             return Ok(());
         }
         let shared = self.shared()?;
-        let (held, stored) = load::take_key(shared, ctx, key, false).await?;
+        let (held, stored) = hold::take_key(shared, ctx, key, false).await?;
         let origin = match stored {
             Some(bytes) => Origin::Stored(bytes),
-            None if shared.store.shares_across_processes() => Origin::New,
+            None if shared.store.shares_across_processes() => Origin::New(Vec::new()),
             None => Origin::Unread,
         };
-        let loaded = Loaded {
-            value: S::initial(),
-            origin,
-            changed: false,
-            cleared: false,
-        };
+        let loaded = Loaded::new(None, origin);
         self.set_loaded(ctx, loaded, held)
     }
 

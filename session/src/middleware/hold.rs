@@ -1,24 +1,23 @@
-//! Taking a session's key and reading it: the first half of an update's session work.
+//! Holding a session's key for an update: taking it (the in-process lock, then the store's
+//! lease where the store is shared between processes), and giving it up, with a change
+//! (commit) or without one (release, give back).
 
 use std::time::{Duration, Instant};
 
-use crate::codec::Codec;
 use crate::context::Context;
-use crate::envelope;
-use crate::error::SessionError;
-use crate::key_locks::Acquire;
-use crate::middleware::Shared;
-use crate::session::{Session, StoredData};
-use crate::slot::{Held, Loaded, Origin};
-use crate::storage::{Change, LockedRead};
-use crate::write_back;
+use crate::error::{SessionError, StorageError};
+use crate::lock::Acquire;
+use crate::middleware::shared::Shared;
+use crate::middleware::state::Held;
+use crate::session::Session;
+use crate::storage::{Change, Lease, LockedRead};
 
 /// Longest pause between two attempts to take a key another process holds.
 const MAX_BACKOFF: Duration = Duration::from_millis(8);
 /// The buffer a session is read into also receives its new encoding at write-back, after the
-/// stored bytes (see `write_back::plan`): room for both in one allocation for sessions up to
+/// stored bytes (see `write_back.rs`): room for both in one allocation for sessions up to
 /// about 60 bytes, the common case; larger ones grow it.
-const READ_BUFFER: usize = 128;
+pub(crate) const READ_BUFFER: usize = 128;
 
 /// A key taken for an update, with the stored bytes when they were read.
 pub(crate) type Taken = (Held, Option<Vec<u8>>);
@@ -33,14 +32,14 @@ pub(crate) async fn take_key<S: Session>(
     read: bool,
 ) -> Result<Taken, SessionError> {
     let holds_others = ctx.holds_keys();
-    let locks = S::__key_locks();
+    let locks = shared.locks;
     // A free key (the common case) is taken without building the waiting future.
     let guard = match locks.try_acquire(key, ctx.ticket()) {
         Some(guard) => guard,
         None => match locks.acquire(key, ctx.ticket(), holds_others).await {
             Acquire::Held(guard) => guard,
             Acquire::Conflict(blocker) => {
-                ctx.blocked_by(blocker);
+                ctx.lost_race(Some(blocker));
                 return Err(conflict::<S>(key));
             }
         },
@@ -74,7 +73,7 @@ pub(crate) fn take_key_now<S: Session>(
     if shared.store.shares_across_processes() {
         return None;
     }
-    let guard = S::__key_locks().try_acquire(key, ctx.ticket())?;
+    let guard = shared.locks.try_acquire(key, ctx.ticket())?;
     let mut buffer = Vec::with_capacity(READ_BUFFER);
     // A store that cannot answer at once gives the key back; `take_key` takes it again.
     let found = shared.store.read_now(key, &mut buffer)?;
@@ -105,7 +104,7 @@ async fn lock_in_store<S: Session>(
     key: &str,
     read: bool,
     holds_others: bool,
-) -> Result<(Option<crate::storage::Lease>, Option<Vec<u8>>), SessionError> {
+) -> Result<(Option<Lease>, Option<Vec<u8>>), SessionError> {
     let store = &shared.store;
     if !store.shares_across_processes() {
         if !read {
@@ -131,6 +130,7 @@ async fn lock_in_store<S: Session>(
             LockedRead::Acquired { lease, value } => return Ok((lease, value)),
             LockedRead::Busy { holder_ticket } => {
                 if holds_others && holder_ticket.is_some_and(|holder| holder < ctx.ticket()) {
+                    ctx.lost_race(None);
                     return Err(conflict::<S>(key));
                 }
                 if started.elapsed() >= shared.options.lock_wait {
@@ -154,68 +154,41 @@ pub(crate) async fn give_back<S: Session>(
     key: &str,
     held: Held,
 ) {
-    if let Err(err) = write_back::commit(shared, ctx, key, held, Change::Nothing).await {
+    if let Err(err) = commit(shared, ctx, key, held, Change::Nothing).await {
         tracing::warn!(session = S::NAME, key, error = %err, "could not release the lease; it will expire");
     }
 }
 
-/// Turns stored bytes into the session value, migrating older schema versions.
-pub(crate) fn decode<S: Session>(
+/// Applies `change` to `key` and releases the key (the store's lease and the in-process lock).
+pub(crate) async fn commit<S: Session>(
     shared: &Shared<S>,
+    ctx: &Context,
     key: &str,
-    stored: Option<Vec<u8>>,
-) -> Result<Loaded<S>, SessionError> {
-    let Some(bytes) = stored else {
-        return Ok(Loaded {
-            value: S::initial(),
-            origin: Origin::New,
-            changed: false,
-            cleared: false,
-        });
-    };
-    let (version, payload) = envelope::split(&bytes);
-    let decoded = if version == S::VERSION {
-        S::Codec::decode::<S>(payload).map_err(|source| SessionError::Decode {
-            session: S::NAME,
-            key: key.to_owned(),
-            codec: <S::Codec as Codec>::NAME,
-            source,
-        })
-    } else if version < S::VERSION {
-        S::migrate(version, StoredData::new(payload)).map_err(|err| SessionError::Migration {
-            session: S::NAME,
-            key: key.to_owned(),
-            found: version,
-            current: S::VERSION,
-            hint: format!(", and migrating it failed: {err}"),
-        })
-    } else {
-        Err(SessionError::Migration {
-            session: S::NAME,
-            key: key.to_owned(),
-            found: version,
-            current: S::VERSION,
-            hint: " (a newer build of the bot wrote it: deploy that build, or clear the session)"
-                .to_owned(),
-        })
-    };
-    let value = match decoded {
-        Ok(value) => value,
-        Err(err @ SessionError::Decode { .. }) if shared.options.reset_on_corrupt => {
-            tracing::warn!(session = S::NAME, key, error = %err, "corrupt session reset to its initial value");
-            S::initial()
+    held: Held,
+    change: Change<'_>,
+) -> Result<(), SessionError> {
+    let needs_store = held.lease.is_some() || change != Change::Nothing;
+    let result = if needs_store {
+        // Stores that answer at once (memory) skip the boxed future of `commit`; a lease
+        // always goes through `commit`.
+        let now = match held.lease {
+            None => shared.store.commit_now(key, change),
+            Some(_) => None,
+        };
+        match now {
+            Some(outcome) => outcome,
+            None => shared.store.commit(key, held.lease, change).await,
         }
-        Err(err) => return Err(err),
+        .map_err(|source| storage_error::<S>(key, source))
+    } else {
+        Ok(())
     };
-    Ok(Loaded {
-        value,
-        origin: Origin::Stored(bytes),
-        changed: false,
-        cleared: false,
-    })
+    drop(held);
+    ctx.key_released();
+    result
 }
 
-pub(crate) fn storage_error<S: Session>(key: &str, source: crate::StorageError) -> SessionError {
+pub(crate) fn storage_error<S: Session>(key: &str, source: StorageError) -> SessionError {
     SessionError::Storage {
         session: S::NAME,
         key: key.to_owned(),

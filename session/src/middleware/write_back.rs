@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
-use crate::codec::Codec;
+use crate::composer::layer::Step;
 use crate::context::Context;
-use crate::envelope;
 use crate::error::SessionError;
-use crate::layer::Step;
-use crate::load::{self, storage_error};
-use crate::middleware::Shared;
+use crate::middleware::hold::{self, commit, storage_error};
+use crate::middleware::load::{ENCODE_BUFFER, encode};
+use crate::middleware::shared::Shared;
+use crate::middleware::slot::Slot;
+use crate::middleware::state::{Loaded, Origin};
 use crate::session::Session;
-use crate::slot::{Held, Loaded, Origin, Slot};
 use crate::storage::Change;
 
 /// Closes the slot and applies its write-back, releasing the key: at once when the store
@@ -40,12 +40,12 @@ pub(crate) fn finish<'a, S: Session>(
         // Nothing is written, but the key (and its lease) is still released.
         Err(err) => match held.lease {
             None => {
-                load::release(ctx, held);
+                hold::release(ctx, held);
                 return Step::done(Err(err));
             }
             Some(_) => {
                 return Step::wait(async move {
-                    load::give_back(shared, ctx, key, held).await;
+                    hold::give_back(shared, ctx, key, held).await;
                     Err(err.into())
                 });
             }
@@ -57,7 +57,7 @@ pub(crate) fn finish<'a, S: Session>(
             change => shared.store.commit_now(key, change),
         };
         if let Some(outcome) = now {
-            load::release(ctx, held);
+            hold::release(ctx, held);
             return Step::done(outcome.map_err(|source| storage_error::<S>(key, source)));
         }
     }
@@ -68,45 +68,16 @@ pub(crate) fn finish<'a, S: Session>(
     })
 }
 
-/// Applies `change` to `key` and releases the key (the store's lease and the in-process lock).
-pub(crate) async fn commit<S: Session>(
-    shared: &Shared<S>,
-    ctx: &Context,
-    key: &str,
-    held: Held,
-    change: Change<'_>,
-) -> Result<(), SessionError> {
-    let needs_store = held.lease.is_some() || change != Change::Nothing;
-    let result = if needs_store {
-        // Stores that answer at once (memory) skip the boxed future of `commit`; a lease
-        // always goes through `commit`.
-        let now = match held.lease {
-            None => shared.store.commit_now(key, change),
-            Some(_) => None,
-        };
-        match now {
-            Some(outcome) => outcome,
-            None => shared.store.commit(key, held.lease, change).await,
-        }
-        .map_err(|source| storage_error::<S>(key, source))
-    } else {
-        Ok(())
-    };
-    drop(held);
-    ctx.key_released();
-    result
-}
-
 /// Decides what the store must do for this session, encoding into `buffer` if needed.
 ///
 /// The new encoding is compared with the previous one (the stored bytes, or the initial
 /// value's for a new session): equal bytes mean nothing to write. Both live in `buffer`, the
 /// previous first, so one allocation serves both: for a stored session it is the buffer the
-/// bytes were read into, which has room after them (`load::READ_BUFFER`).
+/// bytes were read into, which has room after them (`hold::READ_BUFFER`).
 fn plan<S: Session>(
     shared: &Shared<S>,
     key: &str,
-    loaded: Loaded<S>,
+    mut loaded: Loaded<S>,
     buffer: &mut Vec<u8>,
 ) -> Result<Planned, SessionError> {
     let ttl = shared.options.ttl;
@@ -116,19 +87,27 @@ fn plan<S: Session>(
     };
     if loaded.cleared {
         return Ok(match loaded.origin {
-            Origin::New => Planned::Nothing,
+            Origin::New(_) => Planned::Nothing,
             Origin::Stored(_) | Origin::Unread => Planned::Delete,
         });
     }
     if !loaded.changed {
         return Ok(unchanged);
     }
-    let previous_len = match loaded.origin {
+    let origin = std::mem::replace(&mut loaded.origin, Origin::Unread);
+    let previous_len = match origin {
         Origin::Stored(bytes) => {
             *buffer = bytes;
             Some(buffer.len())
         }
-        Origin::New => {
+        Origin::New(initial) if !initial.is_empty() => {
+            *buffer = initial;
+            buffer.reserve(ENCODE_BUFFER);
+            Some(buffer.len())
+        }
+        Origin::New(_) => {
+            // Replaced without reading, on a missing key: the initial value is made for the
+            // comparison (the one call of `initial` for this new session).
             buffer.reserve(ENCODE_BUFFER);
             encode(key, &S::initial(), buffer)?;
             Some(buffer.len())
@@ -139,7 +118,7 @@ fn plan<S: Session>(
         }
     };
     let start = previous_len.unwrap_or(0);
-    encode(key, &loaded.value, buffer)?;
+    encode(key, loaded.value(), buffer)?;
     let (previous, new) = buffer.split_at(start);
     if previous_len.is_some() && previous == new {
         Ok(unchanged)
@@ -171,18 +150,4 @@ impl Planned {
             Planned::Delete => Change::Delete,
         }
     }
-}
-
-/// Room reserved before encoding a session that was not read: encoders grow a buffer a few
-/// bytes at a time, reallocating each time.
-const ENCODE_BUFFER: usize = 64;
-
-fn encode<S: Session>(key: &str, value: &S, out: &mut Vec<u8>) -> Result<(), SessionError> {
-    envelope::write_header(S::VERSION, out);
-    S::Codec::encode(value, out).map_err(|source| SessionError::Encode {
-        session: S::NAME,
-        key: key.to_owned(),
-        codec: <S::Codec as Codec>::NAME,
-        source,
-    })
 }

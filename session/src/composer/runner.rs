@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use tokio::sync::mpsc;
@@ -16,7 +16,8 @@ use tokio::task::JoinSet;
 
 use crate::composer::Composer;
 use crate::error::HandlerError;
-use crate::keys::SessionKeys;
+use crate::ids::SessionKeys;
+use crate::sync::lock;
 
 /// What [`Composer::run`] did.
 #[derive(Debug, Default)]
@@ -102,11 +103,6 @@ impl Composer {
         }
         std::mem::take(&mut *lock(&report))
     }
-}
-
-fn lock(report: &Mutex<RunReport>) -> std::sync::MutexGuard<'_, RunReport> {
-    // Recording cannot panic halfway through.
-    report.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// An update's handling, a panic in it turned into that update's error.

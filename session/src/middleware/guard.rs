@@ -3,8 +3,8 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::MutexGuard;
 
+use crate::middleware::state::{Loaded, Origin, State};
 use crate::session::Session;
-use crate::slot::{Loaded, State};
 
 /// Mutable access to a session for the rest of a statement or block.
 ///
@@ -39,7 +39,7 @@ impl<'a, S: Session> SessionMut<'a, S> {
     /// it reads as the initial value. Assigning to it afterwards stores the new value instead.
     pub fn clear(&mut self) {
         let loaded = self.loaded_mut();
-        loaded.value = S::initial();
+        loaded.clear();
         loaded.cleared = true;
         loaded.changed = true;
     }
@@ -49,12 +49,12 @@ impl<'a, S: Session> SessionMut<'a, S> {
         let loaded = self.loaded_mut();
         loaded.cleared = false;
         loaded.changed = true;
-        std::mem::replace(&mut loaded.value, value)
+        loaded.replace(value)
     }
 
     /// Whether this is a new session (nothing was stored for its key).
     pub fn is_new(&self) -> bool {
-        matches!(self.loaded().origin, crate::slot::Origin::New)
+        matches!(self.loaded().origin, Origin::New(_))
     }
 }
 
@@ -62,7 +62,7 @@ impl<S: Session> Deref for SessionMut<'_, S> {
     type Target = S;
 
     fn deref(&self) -> &S {
-        &self.loaded().value
+        self.loaded().value()
     }
 }
 
@@ -71,12 +71,12 @@ impl<S: Session> DerefMut for SessionMut<'_, S> {
         let loaded = self.loaded_mut();
         loaded.changed = true;
         loaded.cleared = false;
-        &mut loaded.value
+        loaded.value_mut()
     }
 }
 
 impl<S: Session + std::fmt::Debug> std::fmt::Debug for SessionMut<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.loaded().value.fmt(f)
+        self.loaded().value().fmt(f)
     }
 }

@@ -1,51 +1,39 @@
 //! The session middleware: one per session type, made by `S::middleware(storage)`.
+//!
+//! For each update it computes the session's key, takes the key ([`hold`]: the in-process
+//! lock, then the store's lease), reads and decodes the stored value ([`load`]) into the
+//! update's [`slot`], hands the handler typed access to it ([`access`], [`guard`]), and after
+//! the handler encodes, compares and commits it ([`write_back`]), releasing the key through
+//! [`hold`] again. A group that becomes a supergroup moves its sessions first
+//! ([`chat_migration`]).
+
+mod access;
+mod chat_migration;
+mod guard;
+mod hold;
+mod load;
+mod shared;
+mod slot;
+mod state;
+mod write_back;
 
 use std::any::TypeId;
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::chat_migration;
-use crate::composer::{Middleware, Next, SessionTypeInfo};
+use crate::composer::chain::{Middleware, Next, SessionTypeInfo};
+use crate::composer::layer::{SessionLayer, Step};
 use crate::context::Context;
 use crate::error::{HandlerResult, SessionError};
-use crate::layer::{SessionLayer, Step};
-use crate::load;
+use crate::middleware::shared::{Options, Shared};
+use crate::middleware::slot::Slot;
 use crate::session::Session;
-use crate::slot::Slot;
 use crate::storage::Storage;
 use crate::storage_key::StorageKey;
-use crate::write_back;
 
-/// Settings a bot may change at run time, with the `#[session(...)]` attributes as defaults.
-#[derive(Debug, Clone)]
-pub(crate) struct Options {
-    pub(crate) ttl: Option<Duration>,
-    pub(crate) write_on_error: bool,
-    pub(crate) reset_on_corrupt: bool,
-    pub(crate) lease: Duration,
-    pub(crate) lock_wait: Duration,
-    pub(crate) migrate_chats: bool,
-}
-
-/// What every update's slot of one session type shares: the store and the settings.
-pub(crate) struct Shared<S> {
-    pub(crate) store: Arc<dyn Storage>,
-    pub(crate) options: Options,
-    session: PhantomData<fn() -> S>,
-}
-
-impl<S> Clone for Shared<S> {
-    fn clone(&self) -> Self {
-        Shared {
-            store: Arc::clone(&self.store),
-            options: self.options.clone(),
-            session: PhantomData,
-        }
-    }
-}
+pub use guard::SessionMut;
 
 /// Loads the session `S` before the handler (or on first access, for lazy sessions) and writes
 /// it back after, serializing updates of the same key.
@@ -67,18 +55,7 @@ impl<S: Session> SessionMiddleware<S> {
     /// The middleware for `S` on `storage`, configured by `S`'s attributes.
     pub fn new(storage: impl Storage) -> Self {
         SessionMiddleware {
-            shared: Arc::new(Shared {
-                store: Arc::new(storage),
-                options: Options {
-                    ttl: S::TTL,
-                    write_on_error: false,
-                    reset_on_corrupt: false,
-                    lease: Duration::from_secs(30),
-                    lock_wait: Duration::from_secs(30),
-                    migrate_chats: true,
-                },
-                session: PhantomData,
-            }),
+            shared: Arc::new(Shared::new(Arc::new(storage))),
         }
     }
 
@@ -132,7 +109,7 @@ impl<S: Session> SessionMiddleware<S> {
     /// How many keys of this session type are held or waited for right now, in this process
     /// (for monitoring: it drops back to zero when no update is in flight).
     pub fn keys_in_flight(&self) -> usize {
-        S::__key_locks().len()
+        self.shared.locks.len()
     }
 
     fn storage_key(&self, ctx: &Context) -> Option<StorageKey> {
@@ -170,12 +147,12 @@ impl<S: Session> SessionMiddleware<S> {
     /// allocation leaves glibc's per-thread cache and costs a bin consolidation each time
     /// (measured on Redis with 64 updates in flight, where it took 4% of the client's time).
     async fn load_waiting(&self, ctx: &Context, key: StorageKey) -> HandlerResult {
-        let (held, stored) = load::take_key(&self.shared, ctx, &key, true).await?;
+        let (held, stored) = hold::take_key(&self.shared, ctx, &key, true).await?;
         match load::decode(&self.shared, &key, stored) {
             Ok(loaded) => Ok(self.install(ctx, Slot::loaded(key, loaded, held))?),
             Err(err) => {
                 // Boxed: a rare path, whose future would otherwise make every load's larger.
-                Box::pin(load::give_back(&self.shared, ctx, &key, held)).await;
+                Box::pin(hold::give_back(&self.shared, ctx, &key, held)).await;
                 Err(err.into())
             }
         }
@@ -195,7 +172,7 @@ impl<S: Session> SessionLayer for SessionMiddleware<S> {
         if S::LAZY {
             return Step::done(self.install(ctx, Slot::lazy(Arc::clone(&self.shared), key)));
         }
-        let Some(taken) = load::take_key_now(&self.shared, ctx, &key) else {
+        let Some(taken) = hold::take_key_now(&self.shared, ctx, &key) else {
             return Step::wait(self.load_waiting(ctx, key));
         };
         let result =
@@ -203,7 +180,7 @@ impl<S: Session> SessionLayer for SessionMiddleware<S> {
                 |(held, stored)| match load::decode(&self.shared, &key, stored) {
                     Ok(loaded) => Ok(Slot::loaded(key, loaded, held)),
                     Err(err) => {
-                        load::release(ctx, held);
+                        hold::release(ctx, held);
                         Err(err)
                     }
                 },

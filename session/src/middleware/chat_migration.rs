@@ -9,12 +9,11 @@
 
 use crate::context::Context;
 use crate::error::SessionError;
-use crate::load::{give_back, take_key};
-use crate::middleware::Shared;
+use crate::middleware::hold::{commit, give_back, take_key};
+use crate::middleware::shared::Shared;
 use crate::session::Session;
 use crate::storage::Change;
 use crate::storage_key::StorageKey;
-use crate::write_back::commit;
 
 /// Moves the session of the old chat to the new one if the update announces a migration, and
 /// returns the key the update itself should use (the new chat's, if it was the old chat's).

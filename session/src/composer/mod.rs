@@ -1,111 +1,24 @@
 //! A minimal middleware chain: enough to run bots and tests without another framework.
 
-use std::any::TypeId;
+pub(crate) mod chain;
+pub(crate) mod layer;
+pub(crate) mod runner;
+
 use std::future::Future;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
+use crate::composer::chain::{Chain, FnHandler, NoHandler};
 use crate::context::Context;
-use crate::error::{HandlerError, HandlerResult, SessionError};
-use crate::key_locks::next_ticket;
-use crate::keys::SessionKeys;
-use crate::layer::{BoxFuture, SessionLayer, Step};
+use crate::error::HandlerResult;
+use crate::ids::SessionKeys;
+use crate::lock::next_ticket;
+
+pub use chain::{Middleware, Next};
 
 /// How many times an update that lost a deadlock-avoidance race is run again. Each retry keeps
 /// the update's age, so it wins once it is the oldest contender; the bound only guards
 /// against a store that keeps answering busy.
 const MAX_ATTEMPTS: u32 = 1000;
-
-/// A step around the handler, such as a session middleware.
-#[async_trait]
-pub trait Middleware: Send + Sync + 'static {
-    /// Handles the update, calling `next.run(ctx)` to continue down the chain.
-    async fn handle(&self, ctx: Context, next: Next<'_>) -> HandlerResult;
-
-    /// The session type this middleware provides, so the composer reserves a slot for it.
-    #[doc(hidden)]
-    fn session_type(&self) -> Option<SessionTypeInfo> {
-        None
-    }
-
-    /// The same middleware split around the handler, for session middlewares (see
-    /// [`SessionLayer`]); others give themselves back.
-    #[doc(hidden)]
-    fn into_session_layer(self: Arc<Self>) -> Result<Arc<dyn SessionLayer>, Arc<Self>>
-    where
-        Self: Sized,
-    {
-        Err(self)
-    }
-}
-
-/// What the composer needs to know about a session middleware's type.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-pub struct SessionTypeInfo {
-    pub type_id: TypeId,
-    pub type_name: &'static str,
-    pub prefix: &'static str,
-}
-
-/// The rest of the chain after a middleware.
-pub struct Next<'a> {
-    middlewares: &'a [Arc<dyn Middleware>],
-    handler: &'a dyn ErasedHandler,
-}
-
-impl<'a> Next<'a> {
-    /// Runs the remaining middlewares and the handler.
-    pub fn run(self, ctx: Context) -> BoxFuture<'a, HandlerResult> {
-        match self.middlewares.split_first() {
-            Some((first, rest)) => first.handle(
-                ctx,
-                Next {
-                    middlewares: rest,
-                    handler: self.handler,
-                },
-            ),
-            None => self.handler.call(ctx),
-        }
-    }
-}
-
-trait ErasedHandler: Send + Sync + 'static {
-    fn call(&self, ctx: Context) -> BoxFuture<'static, HandlerResult>;
-}
-
-struct FnHandler<F>(F);
-
-impl<F, Fut> ErasedHandler for FnHandler<F>
-where
-    F: Fn(Context) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = HandlerResult> + Send + 'static,
-{
-    fn call(&self, ctx: Context) -> BoxFuture<'static, HandlerResult> {
-        Box::pin((self.0)(ctx))
-    }
-}
-
-struct NoHandler;
-
-impl ErasedHandler for NoHandler {
-    fn call(&self, _ctx: Context) -> BoxFuture<'static, HandlerResult> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
-#[derive(Clone)]
-struct Chain {
-    /// The session middlewares added before any other middleware, run inline around the
-    /// rest (see [`SessionLayer`]).
-    layers: Vec<Arc<dyn SessionLayer>>,
-    /// The other middlewares, from the first that is not a session layer, as a nested chain.
-    middlewares: Vec<Arc<dyn Middleware>>,
-    handler: Arc<dyn ErasedHandler>,
-    session_types: Vec<TypeId>,
-    prefixes: Vec<(&'static str, &'static str)>,
-}
 
 /// Middlewares around one handler; runs updates through them.
 ///
@@ -121,6 +34,13 @@ struct Chain {
 #[derive(Clone)]
 pub struct Composer {
     chain: Arc<Chain>,
+}
+
+/// Runs the effects of an update whose sessions are stored, in the order they were added.
+pub(crate) async fn run_effects(effects: Vec<crate::context::Effect>) {
+    for effect in effects {
+        effect.await;
+    }
 }
 
 impl Default for Composer {
@@ -213,17 +133,24 @@ impl Composer {
         let mut attempt = 1;
         loop {
             let result = self.chain.run(&ctx).await;
+            let effects = ctx.finish_attempt();
             let Err(err) = result else {
+                run_effects(effects).await;
                 return Ok(());
             };
-            if attempt >= MAX_ATTEMPTS || !is_retryable(&err) {
+            // Decided by the flag set where the race was lost, not by the error: a handler may
+            // have wrapped the accessor's error in a type of its own.
+            if !ctx.has_lost_race() {
                 return Err(err);
             }
-            // A handler that kept a clone of the context alive (a spawned task) makes a retry
-            // impossible, and the conflict is reported instead.
-            if !ctx.reset_for_retry() {
-                return Err(err);
+            if attempt >= MAX_ATTEMPTS {
+                return Err(format!(
+                    "the update lost {MAX_ATTEMPTS} deadlock-avoidance races in a row and was given up \
+                     (nothing was written; a store that keeps answering busy?): {err}"
+                )
+                .into());
             }
+            ctx = ctx.next_attempt();
             attempt += 1;
             tracing::debug!(attempt, error = %err, "retrying an update after a lock conflict");
             // Every key of the update is released by now: wait for the older update that
@@ -235,47 +162,4 @@ impl Composer {
             }
         }
     }
-}
-
-impl Chain {
-    /// One attempt at the update: the leading session layers begin in order, the rest of the
-    /// chain and the handler run, and the layers that began end in reverse order, each told
-    /// whether everything inside it succeeded.
-    async fn run(&self, ctx: &Context) -> HandlerResult {
-        let mut result: HandlerResult = Ok(());
-        let mut begun = 0;
-        for layer in &self.layers {
-            let begin = match layer.begin(ctx) {
-                Step::Done(result) => result,
-                Step::Wait(future) => future.await,
-            };
-            if let Err(err) = begin {
-                result = Err(err);
-                break;
-            }
-            begun += 1;
-        }
-        if result.is_ok() {
-            let next = Next {
-                middlewares: &self.middlewares,
-                handler: &*self.handler,
-            };
-            result = next.run(ctx.clone()).await;
-        }
-        for layer in self.layers[..begun].iter().rev() {
-            let ended = match layer.end(ctx, result.is_ok()) {
-                Step::Done(result) => result,
-                Step::Wait(future) => future.await,
-            };
-            if let (Ok(()), Err(err)) = (&result, ended) {
-                result = Err(err);
-            }
-        }
-        result
-    }
-}
-
-fn is_retryable(err: &HandlerError) -> bool {
-    err.downcast_ref::<SessionError>()
-        .is_some_and(SessionError::is_retryable)
 }

@@ -1,0 +1,61 @@
+//! What one session type's middleware shares with every update's slot of that type.
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::lock::{KeyLocks, locks_of};
+use crate::session::Session;
+use crate::storage::Storage;
+
+/// Settings a bot may change at run time, with the `#[session(...)]` attributes as defaults.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) write_on_error: bool,
+    pub(crate) reset_on_corrupt: bool,
+    pub(crate) lease: Duration,
+    pub(crate) lock_wait: Duration,
+    pub(crate) migrate_chats: bool,
+}
+
+/// What every update's slot of one session type shares: the store, the settings and the
+/// type's lock table.
+pub(crate) struct Shared<S> {
+    pub(crate) store: Arc<dyn Storage>,
+    pub(crate) options: Options,
+    /// The in-process lock table of the session type.
+    pub(crate) locks: &'static KeyLocks,
+    session: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for Shared<S> {
+    fn clone(&self) -> Self {
+        Shared {
+            store: Arc::clone(&self.store),
+            options: self.options.clone(),
+            locks: self.locks,
+            session: PhantomData,
+        }
+    }
+}
+
+impl<S: Session> Shared<S> {
+    /// The store and settings of a new middleware for `S`, with `S`'s attributes as defaults.
+    pub(crate) fn new(store: Arc<dyn Storage>) -> Self {
+        Shared {
+            store,
+            options: Options {
+                ttl: S::TTL,
+                write_on_error: false,
+                reset_on_corrupt: false,
+                lease: Duration::from_secs(30),
+                lock_wait: Duration::from_secs(30),
+                migrate_chats: true,
+            },
+            locks: locks_of(TypeId::of::<S>()),
+            session: PhantomData,
+        }
+    }
+}
