@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use bot_session::update::{
-    ChatMemberStatus, ChatType, MaybeInaccessibleMessage, PollType, UpdateKind,
+    BotSubscriptionState, ChatMemberStatus, ChatType, MaybeInaccessibleMessage, PollType,
+    UpdateKind,
 };
 use bot_session::{Context, SessionIds, SessionKeys, Update};
 use serde_json::Value;
@@ -43,6 +44,7 @@ const FORUM: i64 = -1001987654321;
 const CHANNEL: i64 = -1001122334455;
 const OLD_GROUP: i64 = -4012398765;
 const NEW_SUPERGROUP: i64 = -1004012398765;
+const BOOK_CLUB: i64 = -1003141592653;
 
 const CASES: &[Case] = &[
     case("message.private", "message", Some(ALICE), Some(ALICE), None),
@@ -140,6 +142,21 @@ const CASES: &[Case] = &[
         Some(GUS),
         None,
         None,
+    ),
+    // The bot is not in the chat, but the message is the chat's like any other.
+    case(
+        "guest_message",
+        "guest_message",
+        Some(BOOK_CLUB),
+        Some(CHEN),
+        None,
+    ),
+    case(
+        "guest_message.forum_topic",
+        "guest_message",
+        Some(FORUM),
+        Some(BOB),
+        Some(5310),
     ),
     case(
         "message_reaction",
@@ -239,7 +256,30 @@ const CASES: &[Case] = &[
         None,
         None,
     ),
+    // The owner is the user; the managed bot is not a person.
+    case("managed_bot", "managed_bot", None, Some(BOB), None),
+    case("subscription", "subscription", None, Some(GUS), None),
+    // Drafts live in private chats: the chat's id is the user who pressed "stop".
+    case(
+        "stopped_message_generation",
+        "stopped_message_generation",
+        Some(ALICE),
+        Some(ALICE),
+        Some(88),
+    ),
+    case(
+        "stopped_message_generation.no_topic",
+        "stopped_message_generation",
+        Some(BOB),
+        Some(BOB),
+        None,
+    ),
     case("future_kind", "unknown", None, None, None),
+    case("future_kind.number", "unknown", None, None, None),
+    case("future_kind.string", "unknown", None, None, None),
+    case("future_kind.array", "unknown", None, None, None),
+    case("future_kind.null", "unknown", None, None, None),
+    case("future_kind.boolean", "unknown", None, None, None),
 ];
 
 fn fixtures_dir() -> PathBuf {
@@ -344,6 +384,26 @@ fn an_unknown_kind_has_no_ids() {
     assert_eq!(update.kind_name(), "unknown");
     assert_eq!(update.session_ids(), SessionIds::default());
     assert_eq!(update.migrate_to_chat_id(), None);
+}
+
+#[test]
+fn an_unknown_kind_deserializes_whatever_its_payload_and_keeps_only_the_id() {
+    for case in CASES.iter().filter(|c| c.file.starts_with("future_kind")) {
+        let (original, update) = read(case.file);
+        assert!(
+            original.get("future_kind").is_some(),
+            "{}: not a future kind",
+            case.file
+        );
+        assert_eq!(update.kind(), UpdateKind::Unknown, "{}", case.file);
+        assert_eq!(update.kind().message(), None, "{}", case.file);
+        assert_eq!(
+            serde_json::to_value(&update).unwrap(),
+            serde_json::json!({"update_id": original["update_id"]}),
+            "{}",
+            case.file
+        );
+    }
 }
 
 #[test]
@@ -459,4 +519,36 @@ fn payloads_are_read_in_detail() {
     let connection = update.business_connection.as_deref().unwrap();
     assert_eq!(connection.user_chat_id, FLORA);
     assert_eq!(connection.rights.as_ref().unwrap().can_reply, Some(true));
+
+    let (_, update) = read("guest_message");
+    let message = update.kind().message().unwrap();
+    assert_eq!(
+        message.guest_query_id.as_deref(),
+        Some("AAGpZQ0AAAAAvdJ3dGhIgTw")
+    );
+    assert_eq!(message.entities.as_ref().unwrap()[0].kind, "mention");
+    assert_eq!(
+        message
+            .reply_to_message
+            .as_ref()
+            .and_then(|m| m.from.as_ref())
+            .map(|u| u.id),
+        Some(BOB)
+    );
+
+    let (_, update) = read("managed_bot");
+    let managed = update.managed_bot.as_deref().unwrap();
+    assert_eq!(managed.bot.id, 7718293045);
+    assert!(managed.bot.is_bot);
+    assert_eq!(managed.bot.username.as_deref(), Some("bobs_shop_bot"));
+
+    let (_, update) = read("subscription");
+    let subscription = update.subscription.as_deref().unwrap();
+    assert_eq!(subscription.state, BotSubscriptionState::Canceled);
+    assert_eq!(subscription.invoice_payload, "plan:pro-monthly");
+
+    let (_, update) = read("stopped_message_generation");
+    let stopped = update.stopped_message_generation.as_deref().unwrap();
+    assert_eq!(stopped.draft_id, 1735692301);
+    assert_eq!(stopped.chat.kind, ChatType::Private);
 }

@@ -3,7 +3,9 @@
 
 use crate::ids::{SessionIds, SessionKeys};
 
-use super::{MaybeInaccessibleMessage, Message, Update, UpdateKind};
+use super::{
+    ChatType, MaybeInaccessibleMessage, Message, MessageGenerationStopped, Update, UpdateKind,
+};
 
 impl Message {
     /// The forum topic the message is in, as sessions see it: `message_thread_id` when
@@ -38,6 +40,21 @@ impl Message {
     }
 }
 
+impl MessageGenerationStopped {
+    fn session_ids(&self) -> SessionIds {
+        let private = self.chat.kind == ChatType::Private;
+        // Only private chats and forums have topics; elsewhere a thread id would be a reply
+        // chain, which is not a thread for sessions (see `Message::topic_id`).
+        let has_topics = private || self.chat.is_forum == Some(true);
+        SessionIds {
+            chat: Some(self.chat.id),
+            // The payload names nobody; in a private chat the chat's id is the user's.
+            user: private.then_some(self.chat.id),
+            thread: self.message_thread_id.filter(|_| has_topics),
+        }
+    }
+}
+
 impl UpdateKind<'_> {
     /// The chat, user and thread ids sessions are keyed by, per the table in the module docs.
     pub fn session_ids(&self) -> SessionIds {
@@ -52,7 +69,8 @@ impl UpdateKind<'_> {
             | UpdateKind::ChannelPost(message)
             | UpdateKind::EditedChannelPost(message)
             | UpdateKind::BusinessMessage(message)
-            | UpdateKind::EditedBusinessMessage(message) => message.session_ids(),
+            | UpdateKind::EditedBusinessMessage(message)
+            | UpdateKind::GuestMessage(message) => message.session_ids(),
             UpdateKind::CallbackQuery(query) => match &query.message {
                 Some(MaybeInaccessibleMessage::Message(message)) => SessionIds {
                     user: Some(query.from.id),
@@ -97,6 +115,9 @@ impl UpdateKind<'_> {
             UpdateKind::MessageReactionCount(counts) => ids(Some(counts.chat.id), None),
             UpdateKind::BusinessConnection(connection) => ids(None, Some(connection.user.id)),
             UpdateKind::DeletedBusinessMessages(deleted) => ids(Some(deleted.chat.id), None),
+            UpdateKind::ManagedBot(managed) => ids(None, Some(managed.user.id)),
+            UpdateKind::Subscription(subscription) => ids(None, Some(subscription.user.id)),
+            UpdateKind::StoppedMessageGeneration(stopped) => stopped.session_ids(),
             UpdateKind::Unknown => ids(None, None),
         }
     }
@@ -143,7 +164,7 @@ impl SessionKeys for Update {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::update::{Chat, ChatType, DirectMessagesTopic, User};
+    use crate::update::{Chat, DirectMessagesTopic, User};
 
     fn user(id: i64) -> User {
         User {
@@ -211,6 +232,29 @@ mod tests {
                 thread: None
             }
         );
+    }
+
+    #[test]
+    fn a_stopped_draft_names_the_user_and_topic_only_where_they_are_certain() {
+        // (chat, user, thread) the update yields when stopped in a draft of topic 9.
+        let stopped = |chat: Chat| {
+            let ids = UpdateKind::StoppedMessageGeneration(&MessageGenerationStopped {
+                chat,
+                message_thread_id: Some(9),
+                draft_id: 1,
+            })
+            .session_ids();
+            (ids.chat, ids.user, ids.thread)
+        };
+        let private = Chat {
+            id: 42,
+            kind: ChatType::Private,
+            ..Default::default()
+        };
+        assert_eq!(stopped(private), (Some(42), Some(42), Some(9)));
+        assert_eq!(stopped(supergroup(-100, true)), (Some(-100), None, Some(9)));
+        // A thread id in a group without topics is a reply chain, not a session thread.
+        assert_eq!(stopped(supergroup(-100, false)), (Some(-100), None, None));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A message, as carried by the `message`, `edited_message`, `channel_post`,
-//! `edited_channel_post`, `business_message` and `edited_business_message` updates.
+//! `edited_channel_post`, `business_message`, `edited_business_message` and `guest_message`
+//! updates.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,10 @@ pub struct Message {
     /// The business connection the message was received or sent through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_connection_id: Option<String>,
+    /// In a `guest_message` update: the query to answer with `answerGuestQuery`, which posts
+    /// the bot's reply into a chat it is not a member of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_query_id: Option<String>,
     /// The chat the message belongs to.
     pub chat: Chat,
     /// Where a forwarded message came from.

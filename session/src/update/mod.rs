@@ -1,17 +1,19 @@
-//! The Telegram Bot API update model (Bot API 9.x), and which session ids each kind of update
+//! The Telegram Bot API update model (Bot API 10.x), and which session ids each kind of update
 //! yields.
 //!
 //! [`Update`] deserializes the JSON Telegram sends (webhook bodies, `getUpdates` results) with
 //! serde. Fields this model does not know are ignored everywhere, and an update of a kind added
-//! to the Bot API later deserializes too, as [`UpdateKind::Unknown`] with no ids. Fields the Bot
-//! API marks optional are `Option`s, and every type implements `Default`, so tests and
-//! benchmarks can build updates with `..Default::default()`.
+//! to the Bot API later deserializes too, whatever its payload (an object, a number, a string,
+//! an array, `null`), as [`UpdateKind::Unknown`] with no ids. Fields the Bot API marks optional
+//! are `Option`s, and every type implements `Default`, so tests and benchmarks can build updates
+//! with `..Default::default()`.
 //!
 //! Bot API unions are modelled two ways. Small vocabularies a bot branches on are enums that
-//! keep unknown values ([`ChatType`], [`ChatMemberStatus`], [`PollType`]: an `Other(String)`
-//! case). Objects with several shapes told apart by a tag ([`MessageEntity`], [`MessageOrigin`],
-//! [`ReactionType`], [`ChatBoostSource`], [`ChatMember`]) are one struct with the tag as a
-//! string (or status enum) and the fields of every shape as `Option`s.
+//! keep unknown values ([`ChatType`], [`ChatMemberStatus`], [`PollType`],
+//! [`BotSubscriptionState`]: an `Other(String)` case). Objects with several shapes told apart
+//! by a tag ([`MessageEntity`], [`MessageOrigin`], [`ReactionType`], [`ChatBoostSource`],
+//! [`ChatMember`]) are one struct with the tag as a string (or status enum) and the fields of
+//! every shape as `Option`s.
 //! [`MaybeInaccessibleMessage`] is the exception: a message is either there or not, so it is
 //! an enum.
 //!
@@ -22,7 +24,7 @@
 //!
 //! | kind | chat | user | thread |
 //! |---|---|---|---|
-//! | `message`, `edited_message`, `channel_post`, `edited_channel_post`, `business_message`, `edited_business_message` | `chat.id` | `from.id`; none when `sender_chat` is set ¹ | the topic ² |
+//! | `message`, `edited_message`, `channel_post`, `edited_channel_post`, `business_message`, `edited_business_message`, `guest_message` ⁷ | `chat.id` | `from.id`; none when `sender_chat` is set ¹ | the topic ² |
 //! | `callback_query` | the message's `chat.id` (accessible or not); none for inline messages | `from.id` | the message's topic ² (none if inaccessible) |
 //! | `inline_query`, `chosen_inline_result`, `shipping_query`, `pre_checkout_query`, `purchased_paid_media` | — | `from.id` | — |
 //! | `poll` | — | — | — |
@@ -34,6 +36,9 @@
 //! | `message_reaction_count` | `chat.id` | — (anonymous) | — |
 //! | `business_connection` | — ⁶ | `user.id` (the business account) | — |
 //! | `deleted_business_messages` | `chat.id` | — | — |
+//! | `managed_bot` | — | `user.id` (the owner) ⁸ | — |
+//! | `subscription` | — | `user.id` (the subscriber) | — |
+//! | `stopped_message_generation` | `chat.id` | `chat.id` in a private chat ⁹ | `message_thread_id` ⁹ |
 //! | unknown kinds | — | — | — |
 //!
 //! 1. A message sent on behalf of a chat (channel posts, anonymous group administrators,
@@ -60,6 +65,14 @@
 //!    Premium giveaway's winner; none for Star giveaways and unclaimed prizes.
 //! 6. `user_chat_id` (the bot's private chat with the account owner) is not where the update
 //!    happened, so it is not given as the chat; read it from the payload if needed.
+//! 7. A guest message mentions the bot in a chat the bot is not a member of. It is a message
+//!    of that chat like any other, so its ids follow the same rules; the bot answers through
+//!    `guest_query_id` rather than by sending to the chat.
+//! 8. `bot` is the managed bot, not a person, so it is not a user id; read it from the payload.
+//! 9. Drafts are streamed in private chats, where the only one who can stop one is the user
+//!    the chat is with, whose id is the chat's id. In any other chat there is no user id, as
+//!    the payload names nobody. `message_thread_id` is the thread only in a private chat
+//!    (a topic, private chats have no reply threads) or a forum supergroup, by the rule of ².
 //!
 //! Chat ids of business messages are the *business account's* private chats: the chat with
 //! customer *X* has id *X*, the same id as the bot's own private chat with *X*. A `chat` session
@@ -72,8 +85,10 @@
 mod boosts;
 mod business;
 mod chat;
+mod drafts;
 mod ids;
 mod inaccessible;
+mod managed_bots;
 mod media;
 mod members;
 mod message;
@@ -82,6 +97,7 @@ mod polls;
 mod queries;
 mod reactions;
 mod string_enum;
+mod subscriptions;
 mod user;
 
 use serde::{Deserialize, Serialize};
@@ -89,7 +105,9 @@ use serde::{Deserialize, Serialize};
 pub use boosts::{ChatBoost, ChatBoostRemoved, ChatBoostSource, ChatBoostUpdated};
 pub use business::{BusinessBotRights, BusinessConnection, BusinessMessagesDeleted};
 pub use chat::{Chat, ChatType};
+pub use drafts::MessageGenerationStopped;
 pub use inaccessible::{InaccessibleMessage, MaybeInaccessibleMessage};
+pub use managed_bots::ManagedBotUpdated;
 pub use media::{
     Animation, Audio, Contact, Document, Location, PhotoSize, Sticker, Video, VideoNote, Voice,
 };
@@ -106,6 +124,7 @@ pub use queries::{CallbackQuery, ChosenInlineResult, InlineQuery};
 pub use reactions::{
     MessageReactionCountUpdated, MessageReactionUpdated, ReactionCount, ReactionType,
 };
+pub use subscriptions::{BotSubscriptionState, BotSubscriptionUpdated};
 pub use user::User;
 
 /// Declares [`Update`] (one optional field per kind), [`UpdateKind`] (a borrowed view of the
@@ -116,8 +135,8 @@ macro_rules! update_kinds {
         /// One incoming update (Bot API `Update`). At most one of the optional fields is set;
         /// [`Update::kind`] tells which.
         ///
-        /// Every payload is boxed, `message` included: an `Update` is then about 200 bytes
-        /// (23 pointers and the id) instead of about 900 with the message inline, and moving
+        /// Every payload is boxed, `message` included: an `Update` is then about 220 bytes
+        /// (27 pointers and the id) instead of about 900 with the message inline, and moving
         /// it into the context and through the composer's futures costs a few small copies
         /// instead of several of a kilobyte (about 600 instructions per update in benchmark
         /// W1), for one allocation that building the message's strings already dwarfs.
@@ -190,6 +209,9 @@ update_kinds! {
     edited_business_message: Box<Message> as Message => EditedBusinessMessage,
     /// Messages were deleted from a chat of a connected business account.
     deleted_business_messages: Box<BusinessMessagesDeleted> as BusinessMessagesDeleted => DeletedBusinessMessages,
+    /// A message that mentions the bot in a chat the bot is not a member of (guest mode);
+    /// answer it with `answerGuestQuery` and [`Message::guest_query_id`].
+    guest_message: Box<Message> as Message => GuestMessage,
     /// A user changed a reaction to a message (the bot must be an administrator and ask for
     /// this kind in `allowed_updates`).
     message_reaction: Box<MessageReactionUpdated> as MessageReactionUpdated => MessageReaction,
@@ -221,6 +243,12 @@ update_kinds! {
     chat_boost: Box<ChatBoostUpdated> as ChatBoostUpdated => ChatBoost,
     /// A chat boost was removed (the bot must be an administrator).
     removed_chat_boost: Box<ChatBoostRemoved> as ChatBoostRemoved => RemovedChatBoost,
+    /// A bot managed by this (manager) bot was created, got a new token or changed owner.
+    managed_bot: Box<ManagedBotUpdated> as ManagedBotUpdated => ManagedBot,
+    /// A user's payment subscription toward the bot was canceled, re-enabled or failed to renew.
+    subscription: Box<BotSubscriptionUpdated> as BotSubscriptionUpdated => Subscription,
+    /// A user stopped a message draft the bot was streaming with `can_stop`.
+    stopped_message_generation: Box<MessageGenerationStopped> as MessageGenerationStopped => StoppedMessageGeneration,
 }
 
 impl Update {
@@ -231,7 +259,7 @@ impl Update {
 }
 
 impl<'a> UpdateKind<'a> {
-    /// The message, for the six kinds whose payload is a [`Message`].
+    /// The message, for the seven kinds whose payload is a [`Message`].
     pub fn message(&self) -> Option<&'a Message> {
         match *self {
             UpdateKind::Message(message)
@@ -239,7 +267,8 @@ impl<'a> UpdateKind<'a> {
             | UpdateKind::ChannelPost(message)
             | UpdateKind::EditedChannelPost(message)
             | UpdateKind::BusinessMessage(message)
-            | UpdateKind::EditedBusinessMessage(message) => Some(message),
+            | UpdateKind::EditedBusinessMessage(message)
+            | UpdateKind::GuestMessage(message) => Some(message),
             _ => None,
         }
     }
@@ -262,7 +291,8 @@ mod tests {
                 | "channel_post"
                 | "edited_channel_post"
                 | "business_message"
-                | "edited_business_message" => serde_json::to_value(Message::default()),
+                | "edited_business_message"
+                | "guest_message" => serde_json::to_value(Message::default()),
                 "business_connection" => serde_json::to_value(BusinessConnection::default()),
                 "deleted_business_messages" => {
                     serde_json::to_value(BusinessMessagesDeleted::default())
@@ -285,6 +315,11 @@ mod tests {
                 "chat_join_request" => serde_json::to_value(ChatJoinRequest::default()),
                 "chat_boost" => serde_json::to_value(ChatBoostUpdated::default()),
                 "removed_chat_boost" => serde_json::to_value(ChatBoostRemoved::default()),
+                "managed_bot" => serde_json::to_value(ManagedBotUpdated::default()),
+                "subscription" => serde_json::to_value(BotSubscriptionUpdated::default()),
+                "stopped_message_generation" => {
+                    serde_json::to_value(MessageGenerationStopped::default())
+                }
                 other => panic!("no payload for {other}"),
             }
             .unwrap();
@@ -296,7 +331,7 @@ mod tests {
                 MESSAGE_KINDS.contains(name)
             );
         }
-        assert_eq!(Update::KIND_NAMES.len(), 23);
+        assert_eq!(Update::KIND_NAMES.len(), 27);
     }
 
     const MESSAGE_KINDS: &[&str] = &[
@@ -306,6 +341,7 @@ mod tests {
         "edited_channel_post",
         "business_message",
         "edited_business_message",
+        "guest_message",
     ];
 
     #[test]
