@@ -19,6 +19,8 @@ mod session_mut;
 mod slot;
 pub mod storage;
 mod storage_key;
+#[cfg(feature = "teloxide")]
+pub mod teloxide;
 pub mod update;
 mod write_back;
 
