@@ -16,6 +16,8 @@ mod session;
 pub mod storage;
 mod storage_key;
 mod sync;
+#[cfg(feature = "teloxide")]
+pub mod teloxide;
 pub mod update;
 
 pub use async_trait::async_trait;
