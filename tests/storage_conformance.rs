@@ -51,6 +51,7 @@ macro_rules! storage_suite {
 }
 
 /// The properties of stores shared between processes.
+#[cfg(any(feature = "redis", feature = "postgres"))]
 macro_rules! lease_suite {
     ($backend:ident, $make:path) => {
         suite!(
