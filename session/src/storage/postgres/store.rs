@@ -1,0 +1,115 @@
+//! The state every clone of the store shares, and the plain operations: one prepared
+//! statement each, on a shared connection.
+
+use std::time::Duration;
+
+use tokio_postgres::Statement;
+use tokio_postgres::types::ToSql;
+
+use crate::error::{StorageError, StorageErrorKind, StorageOp};
+
+use super::connections::{Connections, Using};
+use super::errors::pg_error;
+use super::sql::{Sql, ms};
+use super::statements::Statements;
+
+/// What every clone of a [`PostgresStorage`](super::PostgresStorage) shares: the connections,
+/// the statements' text and the table's name.
+pub(super) struct Store {
+    pub(super) connections: Connections,
+    pub(super) sql: Sql,
+    /// The table as given to the builder, for messages.
+    pub(super) table: String,
+}
+
+impl Store {
+    /// Runs one of the prepared statements, answering how many rows it changed.
+    pub(super) async fn execute(
+        &self,
+        op: StorageOp,
+        statement: fn(&Statements) -> &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StorageError> {
+        let connection = self.connections.get(op, &self.sql).await?;
+        let result = connection
+            .client
+            .execute(statement(&connection.statements), params)
+            .await;
+        result.map_err(|err| self.failed(op, &connection, err))
+    }
+
+    /// Runs one of the prepared statements, answering the row it returned, if any.
+    pub(super) async fn query_opt(
+        &self,
+        op: StorageOp,
+        statement: fn(&Statements) -> &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, StorageError> {
+        let connection = self.connections.get(op, &self.sql).await?;
+        let result = connection
+            .client
+            .query_opt(statement(&connection.statements), params)
+            .await;
+        result.map_err(|err| self.failed(op, &connection, err))
+    }
+
+    /// Turns a failed statement into the error to report, and forgets a connection that
+    /// broke: the client may not know it closed yet, and the next operation would fail on it
+    /// too.
+    fn failed(
+        &self,
+        op: StorageOp,
+        connection: &Using,
+        err: tokio_postgres::Error,
+    ) -> StorageError {
+        let error = pg_error(op, err);
+        if error.kind() == StorageErrorKind::Unavailable {
+            self.connections.discard(&connection.0);
+        }
+        error
+    }
+
+    pub(super) async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let row = self
+            .query_opt(StorageOp::Read, |s| &s.read, &[&key])
+            .await?;
+        row.map(|row| row.try_get::<_, Vec<u8>>(0))
+            .transpose()
+            .map_err(|err| pg_error(StorageOp::Read, err))
+    }
+
+    pub(super) async fn write(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StorageError> {
+        let ttl = ttl.map(ms);
+        self.execute(StorageOp::Write, |s| &s.write, &[&key, &value, &ttl])
+            .await
+            .map(drop)
+    }
+
+    pub(super) async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.execute(StorageOp::Delete, |s| &s.delete, &[&key])
+            .await
+            .map(drop)
+    }
+
+    pub(super) async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StorageError> {
+        self.execute(StorageOp::Touch, |s| &s.touch, &[&key, &ms(ttl)])
+            .await
+            .map(drop)
+    }
+
+    /// Deletes every expired row that no update holds a lease on, on a connection of its own
+    /// (see [`PostgresStorage::purge_expired`](super::PostgresStorage::purge_expired)).
+    pub(super) async fn purge_expired(&self) -> Result<u64, StorageError> {
+        let op = StorageOp::Purge;
+        let client = self.connections.connect(op).await?;
+        client
+            .execute(self.sql.purge.as_str(), &[])
+            .await
+            .map_err(|err| pg_error(op, err))
+    }
+}
