@@ -277,49 +277,27 @@ mod redis {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use bot_session::storage::PostgresStorage;
+    use bot_session::storage::{PostgresBuilder, PostgresStorage};
     use std::sync::Arc;
+    use support::postgres::TempTable;
 
-    /// Drops the test's table when the test is over.
-    struct DropTable {
+    /// Two stores of one fresh table reached through `url` (settings from `configure`), and
+    /// the guard that drops the table through the plain server.
+    async fn subject(
+        test: &str,
         url: String,
-        table: String,
-    }
-
-    impl Drop for DropTable {
-        fn drop(&mut self) {
-            let (url, table) = (self.url.clone(), self.table.clone());
-            // Drop runs inside the test's runtime: use a thread with its own small runtime.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                runtime.block_on(async {
-                    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                        .await
-                        .ok()?;
-                    tokio::spawn(connection);
-                    client
-                        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
-                        .await
-                        .ok()
-                })
-            })
-            .join();
-        }
-    }
-
-    pub async fn server(test: &str) -> Option<(Subject, Guard)> {
-        let url = support::server_url("BOT_SESSION_POSTGRES_URL", "postgres")?;
+        configure: fn(PostgresBuilder) -> PostgresBuilder,
+    ) -> Option<(Subject, Guard)> {
         let table = support::unique("conformance");
         let connect = || async {
-            PostgresStorage::builder(&url)
-                .table(table.clone())
-                .pool_size(8)
-                .connect()
-                .await
-                .unwrap_or_else(|err| panic!("connect to postgres for {test}: {err}"))
+            configure(
+                PostgresStorage::builder(&url)
+                    .table(table.clone())
+                    .pool_size(8),
+            )
+            .connect()
+            .await
+            .unwrap_or_else(|err| panic!("connect to postgres for {test}: {err}"))
         };
         let store = connect().await;
         let peer = connect().await;
@@ -330,12 +308,29 @@ mod postgres {
                 time: Time::Real,
                 peer: Some(Arc::new(peer)),
             },
-            Box::new(DropTable { url, table }),
+            Box::new(TempTable::new(table)),
         ))
+    }
+
+    pub async fn server(test: &str) -> Option<(Subject, Guard)> {
+        subject(test, support::postgres::plain_url()?, |builder| builder).await
+    }
+
+    /// Over TLS with `sslmode=verify-full`, the CA given as `sslrootcert` in the URL.
+    pub async fn tls(test: &str) -> Option<(Subject, Guard)> {
+        support::postgres::plain_url()?;
+        subject(
+            test,
+            support::postgres::tls_url_with_root_cert()?,
+            |builder| builder,
+        )
+        .await
     }
 
     storage_suite!(suite, crate::postgres::server);
     lease_suite!(leases, crate::postgres::server);
+    storage_suite!(tls_suite, crate::postgres::tls);
+    lease_suite!(tls_leases, crate::postgres::tls);
 
     #[tokio::test]
     async fn purge_removes_expired_rows_and_abandoned_leases() {
@@ -345,10 +340,7 @@ mod postgres {
             return;
         };
         let table = support::unique("purge");
-        let _drop = DropTable {
-            url: url.clone(),
-            table: table.clone(),
-        };
+        let _drop = TempTable::new(table.clone());
         let store = PostgresStorage::builder(&url)
             .table(table.clone())
             .sweep_every(None)
@@ -396,10 +388,7 @@ mod postgres {
             return;
         };
         let table = support::unique("sweep");
-        let _drop = DropTable {
-            url: url.clone(),
-            table: table.clone(),
-        };
+        let _drop = TempTable::new(table.clone());
         let store = PostgresStorage::builder(&url)
             .table(table.clone())
             .sweep_every(Some(Duration::from_millis(50)))
@@ -446,10 +435,7 @@ mod postgres {
             return;
         };
         let table = support::unique("shared");
-        let _drop = DropTable {
-            url: url.clone(),
-            table: table.clone(),
-        };
+        let _drop = TempTable::new(table.clone());
         let store = PostgresStorage::builder(&url)
             .table(table.clone())
             .pool_size(3)

@@ -5,16 +5,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::error::{StorageError, StorageOp};
 
 use super::errors::{Detailed, STORE, kind_of};
 use super::sql::Sql;
 use super::statements::Statements;
+use super::tls::RustlsConnect;
 
 /// How many connections to open at most, and how long opening one may take.
 pub(super) struct ConnectionSettings {
+    pub(super) tls: RustlsConnect,
     pub(super) pool_size: usize,
     pub(super) connect_timeout: Duration,
     pub(super) wait_timeout: Duration,
@@ -75,6 +77,7 @@ impl std::ops::Deref for Using {
 /// pipelined: a few backends each answer a batch of them per wake-up.
 pub(super) struct Connections {
     config: tokio_postgres::Config,
+    tls: RustlsConnect,
     /// `user@host:port/database`, for messages.
     server: String,
     connect_timeout: Duration,
@@ -98,6 +101,7 @@ impl Connections {
         let slots = settings.pool_size.max(1);
         Connections {
             config,
+            tls: settings.tls.clone(),
             server,
             connect_timeout: settings.connect_timeout,
             wait_timeout: settings.wait_timeout,
@@ -270,7 +274,7 @@ impl Connections {
 
     /// A new connection whose messages a task of its own reads until it closes.
     pub(super) async fn connect(&self, op: StorageOp) -> Result<Client, StorageError> {
-        let connecting = self.config.connect(NoTls);
+        let connecting = self.config.connect(self.tls.clone());
         // The config's own timeout covers the TCP connect; this one also covers a server
         // that accepts and then never answers the start-up.
         let limit = self.connect_timeout + Duration::from_secs(1);

@@ -5,6 +5,8 @@ use std::fmt;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
 
+use super::tls::TlsFailure;
+
 /// The store's name in errors and logs.
 pub(super) const STORE: &str = "postgres";
 
@@ -12,6 +14,13 @@ pub(super) const STORE: &str = "postgres";
 pub(super) fn kind_of(err: &tokio_postgres::Error) -> StorageErrorKind {
     if err.is_closed() {
         return StorageErrorKind::Unavailable;
+    }
+    if causes(err).any(|cause| {
+        cause
+            .downcast_ref::<TlsFailure>()
+            .is_some_and(|tls| tls.refused)
+    }) {
+        return StorageErrorKind::Invalid;
     }
     match err.code() {
         Some(state) => {
@@ -37,14 +46,14 @@ pub(super) fn kind_of(err: &tokio_postgres::Error) -> StorageErrorKind {
 }
 
 fn has_io_source(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = err.source();
-    while let Some(cause) = source {
-        if cause.is::<std::io::Error>() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
+    causes(err).any(|cause| cause.is::<std::io::Error>())
+}
+
+/// The errors beneath `err`, nearest first.
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(err.source(), |cause| cause.source())
 }
 
 /// A failed statement of `op`, as the error to report.

@@ -55,6 +55,27 @@
 //! it, so keep such transactions short. [`PostgresStorage::purge_expired`] runs on a
 //! connection of its own for that reason.
 //!
+//! # TLS
+//!
+//! The URL's `sslmode` says whether to encrypt and what the server's certificate must prove,
+//! as for libpq (`psql`), through rustls:
+//!
+//! | `sslmode` | TLS | the certificate must be |
+//! |---|---|---|
+//! | `disable` | never | — |
+//! | `prefer` (default) | when the server offers it | signed by the CA, if one is given |
+//! | `require` | always | signed by the CA, if one is given |
+//! | `verify-ca` | always | signed by the CA (or one the system trusts) |
+//! | `verify-full` | always | signed by the CA (or one the system trusts), for the URL's host |
+//!
+//! The CA certificate is [`PostgresBuilder::ca_certificate`] or the URL's `sslrootcert=PATH`
+//! (a PEM file; `sslrootcert=system`: the system's root certificates, which `verify-ca` and
+//! `verify-full` also use when no CA certificate is given). A certificate the CA did not sign,
+//! or one for another host, fails [`PostgresBuilder::connect`] with
+//! [`StorageErrorKind::Invalid`], naming the server and what was wrong.
+//! `postgres://bot:secret@db.internal/bot?sslmode=verify-full&sslrootcert=/etc/bot/db-ca.pem`
+//! is the usual form. Client certificates are not supported.
+//!
 //! # Failures
 //!
 //! A connection the server dropped fails the operations that were using it with
@@ -63,7 +84,6 @@
 //! so it happened entirely or not at all.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,9 +92,9 @@ use async_trait::async_trait;
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
 use crate::storage::{Change, Lease, LockedRead, Storage};
 
-use self::config::describe;
+use self::config::{ConnectionString, describe};
 use self::connections::{ConnectionSettings, Connections};
-use self::errors::{Detailed, STORE};
+use self::errors::STORE;
 use self::sql::Sql;
 use self::store::Store;
 use self::sweep::sweep;
@@ -89,6 +109,7 @@ mod statements;
 mod store;
 mod sweep;
 mod table;
+mod tls;
 
 const DEFAULT_TABLE: &str = "bot_sessions";
 
@@ -102,6 +123,7 @@ pub struct PostgresBuilder {
     wait_timeout: Duration,
     sweep_every: Option<Duration>,
     sweep_batch: i64,
+    ca_certificate: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for PostgresBuilder {
@@ -114,6 +136,7 @@ impl fmt::Debug for PostgresBuilder {
             .field("wait_timeout", &self.wait_timeout)
             .field("sweep_every", &self.sweep_every)
             .field("sweep_batch", &self.sweep_batch)
+            .field("ca_certificate", &self.ca_certificate.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -174,25 +197,48 @@ impl PostgresBuilder {
         self
     }
 
+    /// The CA certificate (PEM, one or more certificates) that must have signed the server's
+    /// certificate; takes the place of the URL's `sslrootcert`.
+    ///
+    /// With `sslmode=verify-full` the certificate must also name the host of the URL; with
+    /// `verify-ca`, `require` or the default `prefer`, its signature is checked but not the
+    /// name (as libpq does with a CA certificate). See the module docs for every `sslmode`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ca = std::fs::read("/etc/bot/db-ca.pem")?;
+    /// let storage = bot_session::PostgresStorage::builder(
+    ///     "postgres://bot:secret@db.internal/bot?sslmode=verify-full",
+    /// )
+    /// .ca_certificate(ca)
+    /// .connect()
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificate = Some(pem.into());
+        self
+    }
+
     /// Connects, and creates the table and its index when they are missing.
     ///
-    /// Fails with [`StorageErrorKind::Invalid`] for a malformed URL or table name and with
+    /// Fails with [`StorageErrorKind::Invalid`] for a malformed URL or table name, a CA
+    /// certificate that cannot be read or a server certificate it refuses, and with
     /// [`StorageErrorKind::Unavailable`] when the server cannot be reached.
     pub async fn connect(self) -> Result<PostgresStorage, StorageError> {
         let table = Table::parse(&self.table).map_err(|message| {
             StorageError::new(STORE, StorageOp::Open, StorageErrorKind::Invalid, message)
         })?;
-        let mut config = tokio_postgres::Config::from_str(&self.url).map_err(|err| {
-            StorageError::new(
-                STORE,
-                StorageOp::Open,
-                StorageErrorKind::Invalid,
-                Detailed::new(
-                    "bad PostgreSQL URL (expected postgres://user:password@host:port/database)",
-                    err,
-                ),
-            )
+        let invalid = |message: String| {
+            StorageError::new(STORE, StorageOp::Open, StorageErrorKind::Invalid, message)
+        };
+        let parsed = ConnectionString::parse(&self.url).map_err(|message| {
+            invalid(format!(
+                "bad PostgreSQL URL: {message} (expected \
+                 postgres://user:password@host:port/database?sslmode=...)"
+            ))
         })?;
+        let mut config = parsed.config;
         let server = describe(&config);
         if config.get_application_name().is_none() {
             config.application_name("bot-session");
@@ -200,7 +246,14 @@ impl PostgresBuilder {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(self.connect_timeout);
         }
+        let tls = tls::connector(
+            parsed.ssl_mode,
+            parsed.root_cert.as_deref(),
+            self.ca_certificate.as_deref(),
+        )
+        .map_err(|err| invalid(format!("cannot connect to {server} with TLS: {err}")))?;
         let settings = ConnectionSettings {
+            tls,
             pool_size: self.pool_size,
             connect_timeout: self.connect_timeout,
             wait_timeout: self.wait_timeout,
@@ -262,6 +315,7 @@ impl PostgresStorage {
             wait_timeout: Duration::from_secs(10),
             sweep_every: Some(Duration::from_secs(60)),
             sweep_batch: 1000,
+            ca_certificate: None,
         }
     }
 
