@@ -120,6 +120,9 @@ start_pgbouncer() {
     cat >"$dir/pgbouncer.ini" <<INI
 [databases]
 bot_session = host=127.0.0.1 port=$pg_port dbname=bot_session
+; Two server connections, for tests that need to know which one a statement reaches
+; (tests/postgres_pgbouncer.rs).
+bot_session_two_servers = host=127.0.0.1 port=$pg_port dbname=bot_session pool_size=2
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $port

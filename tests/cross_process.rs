@@ -36,6 +36,7 @@ fn server_url(backend: &str) -> Option<String> {
     match backend {
         "redis" => support::server_url("BOT_SESSION_REDIS_URL", "redis-server"),
         "postgres_tls" => support::postgres::tls_url_with_root_cert(),
+        "postgres_pgbouncer" => support::postgres::pgbouncer_url(),
         _ => support::postgres::plain_url(),
     }
 }
@@ -51,9 +52,10 @@ async fn connect(backend: &str, url: &str, namespace: &str) -> Arc<dyn Storage> 
                 .expect("connect to redis"),
         ),
         #[cfg(feature = "postgres")]
-        "postgres" | "postgres_tls" => Arc::new(
+        "postgres" | "postgres_tls" | "postgres_pgbouncer" => Arc::new(
             bot_session::PostgresStorage::builder(url)
                 .table(namespace)
+                .prepared_statements(backend != "postgres_pgbouncer")
                 .connect()
                 .await
                 .expect("connect to postgres"),
@@ -286,6 +288,13 @@ async fn postgres_four_processes_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_over_tls_four_processes_lose_nothing() {
     four_processes_lose_nothing("postgres_tls").await;
+}
+
+/// The same through PgBouncer in transaction mode, without named prepared statements.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_behind_pgbouncer_four_processes_lose_nothing() {
+    four_processes_lose_nothing("postgres_pgbouncer").await;
 }
 
 #[cfg(feature = "postgres")]

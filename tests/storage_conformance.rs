@@ -3,7 +3,8 @@
 //! Memory and SQLite always run. Redis and PostgreSQL run against the servers named by
 //! `BOT_SESSION_REDIS_URL` and `BOT_SESSION_POSTGRES_URL` (`.ci/run` starts both; locally,
 //! `scripts/with-services cargo test --all-features`); without a URL they are skipped locally
-//! and fail in CI. Each test gets a fresh store: its own SQLite file, Redis key prefix or
+//! and fail in CI. PostgreSQL also runs over TLS (`BOT_SESSION_POSTGRES_TLS_URL`) and behind
+//! PgBouncer in transaction mode (`BOT_SESSION_PGBOUNCER_URL`). Each test gets a fresh store: its own SQLite file, Redis key prefix or
 //! PostgreSQL table.
 
 mod conformance;
@@ -329,8 +330,19 @@ mod postgres {
 
     storage_suite!(suite, crate::postgres::server);
     lease_suite!(leases, crate::postgres::server);
+    /// Through PgBouncer in transaction mode, without named prepared statements.
+    pub async fn pgbouncer(test: &str) -> Option<(Subject, Guard)> {
+        support::postgres::plain_url()?;
+        subject(test, support::postgres::pgbouncer_url()?, |builder| {
+            builder.prepared_statements(false)
+        })
+        .await
+    }
+
     storage_suite!(tls_suite, crate::postgres::tls);
     lease_suite!(tls_leases, crate::postgres::tls);
+    storage_suite!(pgbouncer_suite, crate::postgres::pgbouncer);
+    lease_suite!(pgbouncer_leases, crate::postgres::pgbouncer);
 
     #[tokio::test]
     async fn purge_removes_expired_rows_and_abandoned_leases() {

@@ -24,6 +24,16 @@ pub fn pgbouncer_url() -> Option<String> {
     super::server_url("BOT_SESSION_PGBOUNCER_URL", "pgbouncer")
 }
 
+/// The same PgBouncer's `bot_session_two_servers` database: the same PostgreSQL database
+/// through a pool of two server connections that no other test uses.
+pub fn pgbouncer_two_servers_url() -> Option<String> {
+    let url = pgbouncer_url()?;
+    let base = url
+        .strip_suffix("/bot_session")
+        .unwrap_or_else(|| panic!("BOT_SESSION_PGBOUNCER_URL does not end in /bot_session: {url}"));
+    Some(format!("{base}/bot_session_two_servers"))
+}
+
 /// `url` with `key=value` added to its query.
 pub fn with_param(url: &str, key: &str, value: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };

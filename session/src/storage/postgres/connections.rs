@@ -20,6 +20,8 @@ pub(super) struct ConnectionSettings {
     pub(super) pool_size: usize,
     pub(super) connect_timeout: Duration,
     pub(super) wait_timeout: Duration,
+    /// Whether each connection prepares the statements (named) or sends their text (unnamed).
+    pub(super) prepared_statements: bool,
 }
 
 /// How long the open connections are shared without trying to open another after an
@@ -82,6 +84,7 @@ pub(super) struct Connections {
     server: String,
     connect_timeout: Duration,
     wait_timeout: Duration,
+    prepared_statements: bool,
     open: Mutex<Vec<Option<Arc<Connection>>>>,
     /// Held while a slot's connection is being opened, so one operation opens it and the
     /// others use what is open or wait for it.
@@ -105,6 +108,7 @@ impl Connections {
             server,
             connect_timeout: settings.connect_timeout,
             wait_timeout: settings.wait_timeout,
+            prepared_statements: settings.prepared_statements,
             open: Mutex::new(vec![None; slots]),
             opening: (0..slots).map(|_| tokio::sync::Mutex::new(())).collect(),
             extra_failed: Mutex::new(None),
@@ -242,7 +246,7 @@ impl Connections {
     }
 
     /// Opens a connection, creates the table first if `create` names it, and prepares the
-    /// statements.
+    /// statements (unless they are sent unnamed).
     pub(super) async fn open(
         &self,
         op: StorageOp,
@@ -257,6 +261,9 @@ impl Connections {
                     let context = format!("could not create table `{table}` on {}", self.server);
                     StorageError::new(STORE, op, kind, Detailed::new(&context, err))
                 })?;
+            }
+            if !self.prepared_statements {
+                return Ok(Statements::Unnamed);
             }
             Statements::prepare(&client, sql).await.map_err(|err| {
                 let kind = kind_of(&err);

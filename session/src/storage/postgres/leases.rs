@@ -7,7 +7,7 @@ use crate::error::{StorageError, StorageErrorKind, StorageOp};
 use crate::storage::{Change, Lease, LockedRead, nonce};
 
 use super::errors::{STORE, pg_error};
-use super::sql::{ms, to_db};
+use super::sql::{Query, ms, to_db};
 use super::store::Store;
 
 impl Store {
@@ -24,7 +24,7 @@ impl Store {
         let taken = self
             .query_opt(
                 op,
-                |s| &s.lock,
+                Query::Lock,
                 &[&key, &to_db(ticket), &to_db(nonce), &lease_ms],
             )
             .await?;
@@ -38,7 +38,7 @@ impl Store {
             });
         }
         let holder = self
-            .query_opt(op, |s| &s.holder, &[&key])
+            .query_opt(op, Query::Holder, &[&key])
             .await?
             .map(|row| row.try_get::<_, Option<i64>>(0))
             .transpose()
@@ -72,13 +72,13 @@ impl Store {
                 let ttl = ttl.map(ms);
                 self.execute(
                     op,
-                    |s| &s.commit_write,
+                    Query::CommitWrite,
                     &[&key, &ticket, &nonce, &value, &ttl],
                 )
                 .await?
             }
             Change::Delete => {
-                self.execute(op, |s| &s.commit_delete, &[&key, &ticket, &nonce])
+                self.execute(op, Query::CommitDelete, &[&key, &ticket, &nonce])
                     .await?
             }
             Change::Nothing | Change::Touch(_) => {
@@ -87,7 +87,7 @@ impl Store {
                     _ => None,
                 };
                 let row = self
-                    .query_opt(op, |s| &s.commit_keep, &[&key, &ticket, &nonce, &ttl])
+                    .query_opt(op, Query::CommitKeep, &[&key, &ticket, &nonce, &ttl])
                     .await?;
                 let count = row
                     .map(|row| row.try_get::<_, i64>(0))

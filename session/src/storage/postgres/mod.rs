@@ -124,6 +124,7 @@ pub struct PostgresBuilder {
     sweep_every: Option<Duration>,
     sweep_batch: i64,
     ca_certificate: Option<Vec<u8>>,
+    prepared_statements: bool,
 }
 
 impl fmt::Debug for PostgresBuilder {
@@ -137,6 +138,7 @@ impl fmt::Debug for PostgresBuilder {
             .field("sweep_every", &self.sweep_every)
             .field("sweep_batch", &self.sweep_batch)
             .field("ca_certificate", &self.ca_certificate.is_some())
+            .field("prepared_statements", &self.prepared_statements)
             .finish_non_exhaustive()
     }
 }
@@ -220,6 +222,37 @@ impl PostgresBuilder {
         self
     }
 
+    /// Whether each connection prepares the store's statements once, when it opens (`true`,
+    /// the default), or sends each statement's text with its parameters every time (`false`:
+    /// unnamed statements). Set `false` behind PgBouncer in transaction mode, or any pooler
+    /// that hands each transaction whichever server connection is free:
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), bot_session::StorageError> {
+    /// let storage = bot_session::PostgresStorage::builder("postgres://bot:secret@pgbouncer:6432/bot")
+    ///     .prepared_statements(false)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A prepared statement lives on the server connection that prepared it, so behind such
+    /// a pooler the next statement may reach a connection that never heard of it ("prepared
+    /// statement does not exist"). Unnamed, every statement stands alone and is still one
+    /// round trip; the server parses and plans it each time, which costs it a little CPU per
+    /// statement. Nothing else the store does needs one server connection across
+    /// statements: it sets no session settings (`SET`), holds no session advisory locks,
+    /// listens to nothing and makes no temporary tables; the table's creation takes a
+    /// transaction-scoped advisory lock inside its one implicit transaction.
+    ///
+    /// Nothing is detected: a pooler looks like a server, so the choice is yours. (PgBouncer
+    /// 1.21 and later can track prepared statements itself when `max_prepared_statements` is
+    /// set; then the default works too.)
+    pub fn prepared_statements(mut self, prepared: bool) -> Self {
+        self.prepared_statements = prepared;
+        self
+    }
+
     /// Connects, and creates the table and its index when they are missing.
     ///
     /// Fails with [`StorageErrorKind::Invalid`] for a malformed URL or table name, a CA
@@ -257,6 +290,7 @@ impl PostgresBuilder {
             pool_size: self.pool_size,
             connect_timeout: self.connect_timeout,
             wait_timeout: self.wait_timeout,
+            prepared_statements: self.prepared_statements,
         };
         let store = Arc::new(Store {
             connections: Connections::new(config, server, &settings),
@@ -316,6 +350,7 @@ impl PostgresStorage {
             sweep_every: Some(Duration::from_secs(60)),
             sweep_batch: 1000,
             ca_certificate: None,
+            prepared_statements: true,
         }
     }
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokio_postgres::types::Type;
+
 use super::table::Table;
 
 /// The database's clock in ms since the Unix epoch.
@@ -111,6 +113,71 @@ impl Sql {
     }
 }
 
+/// The statements operations run (all but the table's creation and `purge_expired`'s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Query {
+    Read,
+    Write,
+    Delete,
+    Touch,
+    Lock,
+    Holder,
+    CommitWrite,
+    CommitDelete,
+    CommitKeep,
+    Sweep,
+}
+
+impl Query {
+    /// Every query, in the order of declaration (the order of a connection's prepared
+    /// statements).
+    #[cfg(test)]
+    pub(super) const ALL: [Query; 10] = [
+        Query::Read,
+        Query::Write,
+        Query::Delete,
+        Query::Touch,
+        Query::Lock,
+        Query::Holder,
+        Query::CommitWrite,
+        Query::CommitDelete,
+        Query::CommitKeep,
+        Query::Sweep,
+    ];
+
+    /// The types of `$1`, `$2`, ..., for statements sent with their text (not prepared).
+    pub(super) fn param_types(self) -> &'static [Type] {
+        match self {
+            Query::Read | Query::Delete | Query::Holder => &[Type::TEXT],
+            Query::Write => &[Type::TEXT, Type::BYTEA, Type::INT8],
+            Query::Touch => &[Type::TEXT, Type::INT8],
+            Query::Lock => &[Type::TEXT, Type::INT8, Type::INT8, Type::INT8],
+            Query::CommitWrite => &[Type::TEXT, Type::INT8, Type::INT8, Type::BYTEA, Type::INT8],
+            Query::CommitDelete => &[Type::TEXT, Type::INT8, Type::INT8],
+            Query::CommitKeep => &[Type::TEXT, Type::INT8, Type::INT8, Type::INT8],
+            Query::Sweep => &[Type::INT8],
+        }
+    }
+}
+
+impl Sql {
+    /// The text of `query`.
+    pub(super) fn text(&self, query: Query) -> &str {
+        match query {
+            Query::Read => &self.read,
+            Query::Write => &self.write,
+            Query::Delete => &self.delete,
+            Query::Touch => &self.touch,
+            Query::Lock => &self.lock,
+            Query::Holder => &self.holder,
+            Query::CommitWrite => &self.commit_write,
+            Query::CommitDelete => &self.commit_delete,
+            Query::CommitKeep => &self.commit_keep,
+            Query::Sweep => &self.sweep,
+        }
+    }
+}
+
 /// A duration in whole ms, as the statements take it.
 pub(super) fn ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
@@ -124,6 +191,19 @@ pub(super) fn to_db(n: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_query_has_as_many_types_as_parameters() {
+        let sql = Sql::new(&Table::parse("t").unwrap());
+        for query in Query::ALL {
+            let text = sql.text(query);
+            let highest = (1..=9)
+                .filter(|n| text.contains(&format!("${n}")))
+                .max()
+                .unwrap_or(0);
+            assert_eq!(query.param_types().len(), highest, "{query:?}: {text}");
+        }
+    }
 
     #[test]
     fn tickets_round_trip_through_bigint() {

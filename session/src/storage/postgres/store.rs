@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
 
 use super::connections::{Connections, Using};
 use super::errors::pg_error;
-use super::sql::{Sql, ms};
-use super::statements::Statements;
+use super::sql::{Query, Sql, ms};
 
 /// What every clone of a [`PostgresStorage`](super::PostgresStorage) shares: the connections,
 /// the statements' text and the table's name.
@@ -23,32 +21,32 @@ pub(super) struct Store {
 }
 
 impl Store {
-    /// Runs one of the prepared statements, answering how many rows it changed.
+    /// Runs `query` on a shared connection, answering how many rows it changed.
     pub(super) async fn execute(
         &self,
         op: StorageOp,
-        statement: fn(&Statements) -> &Statement,
+        query: Query,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, StorageError> {
         let connection = self.connections.get(op, &self.sql).await?;
         let result = connection
-            .client
-            .execute(statement(&connection.statements), params)
+            .statements
+            .execute(&connection.client, &self.sql, query, params)
             .await;
         result.map_err(|err| self.failed(op, &connection, err))
     }
 
-    /// Runs one of the prepared statements, answering the row it returned, if any.
+    /// Runs `query` on a shared connection, answering the row it returned, if any.
     pub(super) async fn query_opt(
         &self,
         op: StorageOp,
-        statement: fn(&Statements) -> &Statement,
+        query: Query,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<tokio_postgres::Row>, StorageError> {
         let connection = self.connections.get(op, &self.sql).await?;
         let result = connection
-            .client
-            .query_opt(statement(&connection.statements), params)
+            .statements
+            .query_opt(&connection.client, &self.sql, query, params)
             .await;
         result.map_err(|err| self.failed(op, &connection, err))
     }
@@ -71,7 +69,7 @@ impl Store {
 
     pub(super) async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let row = self
-            .query_opt(StorageOp::Read, |s| &s.read, &[&key])
+            .query_opt(StorageOp::Read, Query::Read, &[&key])
             .await?;
         row.map(|row| row.try_get::<_, Vec<u8>>(0))
             .transpose()
@@ -85,19 +83,19 @@ impl Store {
         ttl: Option<Duration>,
     ) -> Result<(), StorageError> {
         let ttl = ttl.map(ms);
-        self.execute(StorageOp::Write, |s| &s.write, &[&key, &value, &ttl])
+        self.execute(StorageOp::Write, Query::Write, &[&key, &value, &ttl])
             .await
             .map(drop)
     }
 
     pub(super) async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.execute(StorageOp::Delete, |s| &s.delete, &[&key])
+        self.execute(StorageOp::Delete, Query::Delete, &[&key])
             .await
             .map(drop)
     }
 
     pub(super) async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StorageError> {
-        self.execute(StorageOp::Touch, |s| &s.touch, &[&key, &ms(ttl)])
+        self.execute(StorageOp::Touch, Query::Touch, &[&key, &ms(ttl)])
             .await
             .map(drop)
     }
@@ -107,8 +105,9 @@ impl Store {
     pub(super) async fn purge_expired(&self) -> Result<u64, StorageError> {
         let op = StorageOp::Purge;
         let client = self.connections.connect(op).await?;
+        // Unnamed, like every statement behind a pooler: one round trip, nothing left behind.
         client
-            .execute(self.sql.purge.as_str(), &[])
+            .execute_typed(&self.sql.purge, &[])
             .await
             .map_err(|err| pg_error(op, err))
     }

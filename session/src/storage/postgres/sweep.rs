@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::error::StorageOp;
 
+use super::sql::Query;
 use super::store::Store;
 
 /// The background sweep: a batch of expired rows every `every`, until the store is dropped.
@@ -18,7 +19,7 @@ pub(super) async fn sweep(store: Weak<Store>, every: Duration, batch: i64) {
             return;
         };
         match store
-            .execute(StorageOp::Purge, |s| &s.sweep, &[&batch])
+            .execute(StorageOp::Purge, Query::Sweep, &[&batch])
             .await
         {
             Ok(0) => {}
