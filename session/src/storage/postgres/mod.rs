@@ -95,6 +95,7 @@ use crate::storage::{Change, Lease, LockedRead, Storage};
 use self::config::{ConnectionString, describe};
 use self::connections::{ConnectionSettings, Connections};
 use self::errors::STORE;
+use self::leases::Leases;
 use self::sql::Sql;
 use self::store::Store;
 use self::sweep::sweep;
@@ -103,6 +104,7 @@ use self::table::Table;
 mod config;
 mod connections;
 mod errors;
+mod lease_requests;
 mod leases;
 mod sql;
 mod statements;
@@ -307,7 +309,11 @@ impl PostgresBuilder {
         if let Some(every) = self.sweep_every {
             tokio::spawn(sweep(Arc::downgrade(&store), every, self.sweep_batch));
         }
-        Ok(PostgresStorage { store })
+        let leases = Arc::new(Leases::new(
+            Arc::clone(&store),
+            tokio::runtime::Handle::current(),
+        ));
+        Ok(PostgresStorage { store, leases })
     }
 }
 
@@ -322,6 +328,7 @@ impl PostgresBuilder {
 #[derive(Clone)]
 pub struct PostgresStorage {
     store: Arc<Store>,
+    leases: Arc<Leases>,
 }
 
 impl fmt::Debug for PostgresStorage {
@@ -401,7 +408,7 @@ impl Storage for PostgresStorage {
         ticket: u64,
         lease: Duration,
     ) -> Result<LockedRead, StorageError> {
-        self.store.lock_and_read(key, ticket, lease).await
+        self.leases.lock_and_read(key, ticket, lease).await
     }
 
     async fn commit(
@@ -410,7 +417,10 @@ impl Storage for PostgresStorage {
         lease: Option<Lease>,
         change: Change<'_>,
     ) -> Result<(), StorageError> {
-        self.store.commit(key, lease, change).await
+        match lease {
+            Some(lease) => self.leases.commit(key, lease, change).await,
+            None => self.store.apply(key, change).await,
+        }
     }
 
     fn shares_across_processes(&self) -> bool {

@@ -37,10 +37,12 @@ impl Statements {
             delete: Delete,
             touch: Touch,
             lock: Lock,
+            take_many: TakeMany,
             holder: Holder,
             commit_write: CommitWrite,
             commit_delete: CommitDelete,
             commit_keep: CommitKeep,
+            commit_many: CommitMany,
             sweep: Sweep
         )))
     }
@@ -60,6 +62,26 @@ impl Statements {
             Statements::Unnamed => {
                 client
                     .execute_typed(sql.text(query), &typed(query, params))
+                    .await
+            }
+        }
+    }
+
+    /// Runs `query`, answering the rows it returned.
+    pub(super) async fn query(
+        &self,
+        client: &Client,
+        sql: &Sql,
+        query: Query,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        match self {
+            Statements::Prepared(statements) => {
+                client.query(&statements[index(query)], params).await
+            }
+            Statements::Unnamed => {
+                client
+                    .query_typed(sql.text(query), &typed(query, params))
                     .await
             }
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
+use crate::storage::Change;
 
 use super::connections::{Connections, Using};
 use super::errors::pg_error;
@@ -32,6 +33,21 @@ impl Store {
         let result = connection
             .statements
             .execute(&connection.client, &self.sql, query, params)
+            .await;
+        result.map_err(|err| self.failed(op, &connection, err))
+    }
+
+    /// Runs `query` on a shared connection, answering the rows it returned.
+    pub(super) async fn query(
+        &self,
+        op: StorageOp,
+        query: Query,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StorageError> {
+        let connection = self.connections.get(op, &self.sql).await?;
+        let result = connection
+            .statements
+            .query(&connection.client, &self.sql, query, params)
             .await;
         result.map_err(|err| self.failed(op, &connection, err))
     }
@@ -98,6 +114,16 @@ impl Store {
         self.execute(StorageOp::Touch, Query::Touch, &[&key, &ms(ttl)])
             .await
             .map(drop)
+    }
+
+    /// Applies a change made without a lease (a direct call), as plain statements.
+    pub(super) async fn apply(&self, key: &str, change: Change<'_>) -> Result<(), StorageError> {
+        match change {
+            Change::Nothing => Ok(()),
+            Change::Touch(ttl) => self.touch(key, ttl).await,
+            Change::Write(value, ttl) => self.write(key, value, ttl).await,
+            Change::Delete => self.delete(key).await,
+        }
     }
 
     /// Deletes every expired row that no update holds a lease on, on a connection of its own
