@@ -526,6 +526,73 @@ mod postgres {
         }
     }
 
+    /// Takes and commits in flight together go out as batches: a batch holds each key once
+    /// (the second take of a key waits for the next batch and finds it busy, with the
+    /// holder's ticket), and each commit applies under its own lease.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batched_takes_and_commits_keep_one_holder_per_key() {
+        use bot_session::Storage;
+        use bot_session::storage::{Change, LockedRead};
+        use std::time::Duration;
+        let Some(url) = support::postgres::plain_url() else {
+            return;
+        };
+        let table = support::unique("batched");
+        let _drop = TempTable::new(table.clone());
+        let store = PostgresStorage::builder(&url)
+            .table(table)
+            .sweep_every(None)
+            .connect()
+            .await
+            .unwrap();
+        store.write("k3", b"old", None).await.unwrap();
+        let takes = (0..100u64).map(|ticket| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("k{}", ticket % 10);
+                let taken = store
+                    .lock_and_read(&key, ticket + 1, Duration::from_secs(30))
+                    .await
+                    .unwrap();
+                (key, ticket + 1, taken)
+            })
+        });
+        let mut holders = std::collections::HashMap::new();
+        let mut busy = Vec::new();
+        for take in takes.collect::<Vec<_>>() {
+            match take.await.unwrap() {
+                (key, ticket, LockedRead::Acquired { lease, value }) => {
+                    assert_eq!(value.is_some(), key == "k3", "{key}: {value:?}");
+                    let earlier = holders.insert(key.clone(), (ticket, lease));
+                    assert!(earlier.is_none(), "{key} taken twice");
+                }
+                (key, _, LockedRead::Busy { holder_ticket }) => busy.push((key, holder_ticket)),
+            }
+        }
+        assert_eq!((holders.len(), busy.len()), (10, 90));
+        for (key, holder_ticket) in busy {
+            assert_eq!(holder_ticket, Some(holders[&key].0), "{key}");
+        }
+        let commits = holders.into_iter().map(|(key, (ticket, lease))| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let value = ticket.to_string().into_bytes();
+                let change = if key == "k0" {
+                    Change::Delete
+                } else {
+                    Change::Write(&value, None)
+                };
+                store.commit(&key, lease, change).await.unwrap();
+                (key, value)
+            })
+        });
+        for commit in commits.collect::<Vec<_>>() {
+            let (key, value) = commit.await.unwrap();
+            let expected = (key != "k0").then_some(value);
+            assert_eq!(store.read(&key).await.unwrap(), expected, "{key}");
+        }
+    }
+
     #[tokio::test]
     async fn unreachable_server_fails_clearly() {
         use bot_session::{StorageErrorKind, StorageOp};

@@ -318,3 +318,41 @@ fn abandoned(op: StorageOp) -> StorageError {
          runtime shut down); nothing was written for it",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn take(key: &str) -> Queued<Take<'static>, TakeResult> {
+        Queued {
+            op: Take {
+                key: Cow::Owned(key.to_owned()),
+                ticket: 1,
+                nonce: 1,
+                lease_ms: 1,
+            },
+            reply: None,
+        }
+    }
+
+    fn keys<'a>(queue: &'a [Queued<Take<'static>, TakeResult>]) -> Vec<&'a str> {
+        queue.iter().map(|queued| &*queued.op.key).collect()
+    }
+
+    #[test]
+    fn a_batch_holds_each_key_once_and_the_rest_keeps_its_order() {
+        let mut queue: Vec<_> = ["a", "b", "a", "c", "b", "a"].map(take).into();
+        let batch = next_batch(&mut queue, |take| &take.key);
+        assert_eq!(keys(&batch), ["a", "b", "c"]);
+        assert_eq!(keys(&queue), ["a", "b", "a"]);
+        let batch = next_batch(&mut queue, |take| &take.key);
+        assert_eq!((keys(&batch), keys(&queue)), (vec!["a", "b"], vec!["a"]));
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_max_batch() {
+        let mut queue: Vec<_> = (0..MAX_BATCH + 5).map(|i| take(&i.to_string())).collect();
+        assert_eq!(next_batch(&mut queue, |take| &take.key).len(), MAX_BATCH);
+        assert_eq!(queue.len(), 5);
+    }
+}

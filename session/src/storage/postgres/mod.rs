@@ -33,6 +33,15 @@
 //! with [`StorageErrorKind::LeaseLost`] without changing anything. A lease that ran out but
 //! that nobody took over still commits.
 //!
+//! Concurrent updates share those statements: while one take or commit of the store is in
+//! flight, the ones that arrive wait and go out together as the next request, all the takes
+//! in one statement and all the commits in another (`unnest` over arrays of keys, tickets,
+//! nonces and values), each row under the same conditions as alone. The server pays per
+//! statement far more than per row, so 64 updates in flight cost it a fraction of 64 single
+//! statements; a lone update still goes out alone, at once. A batch locks its rows in key
+//! order, as every batch does, so batches of different processes wait for each other at
+//! most one at a time, never in a cycle (a deadlock).
+//!
 //! # Expiry
 //!
 //! Expired rows read as missing. [`PostgresStorage::purge_expired`] deletes them all; a
@@ -50,7 +59,8 @@
 //!
 //! A statement that waits inside the server holds up the statements pipelined behind it on
 //! the same connection. The store's own statements wait for each other only for the length
-//! of one statement (a lease is a column, not a lock held between statements); a transaction
+//! of one statement (a lease is a column, not a lock held between statements; a batch's
+//! statement holds its rows until it ends, a millisecond or so); a transaction
 //! of yours that keeps session rows locked (`SELECT .. FOR UPDATE`) stalls the updates behind
 //! it, so keep such transactions short. [`PostgresStorage::purge_expired`] runs on a
 //! connection of its own for that reason.
@@ -80,8 +90,9 @@
 //!
 //! A connection the server dropped fails the operations that were using it with
 //! [`StorageErrorKind::Unavailable`] (all the statements pipelined on it), and is replaced
-//! for the next ones. Nothing is retried automatically: every change is a single statement,
-//! so it happened entirely or not at all.
+//! for the next ones. Nothing is retried automatically: every change is a single statement
+//! (a batch's commits too), so it happened entirely or not at all; when the connection
+//! broke after the statement was sent, which of the two is not known.
 
 use std::fmt;
 use std::sync::Arc;
