@@ -97,11 +97,12 @@ impl Sql {
                      {take_if_free}
                      RETURNING s.key, s.value
                  )
-                 SELECT taken.key IS NOT NULL, taken.value, holder.lease_ticket
-                 FROM input
-                 LEFT JOIN taken ON taken.key = input.key
-                 LEFT JOIN {t} holder ON taken.key IS NULL AND holder.key = input.key
-                     AND holder.lease_until > {NOW}
+                 SELECT taken.key IS NOT NULL, taken.value,
+                     CASE WHEN taken.key IS NULL THEN (
+                         SELECT holder.lease_ticket FROM {t} holder
+                         WHERE holder.key = input.key AND holder.lease_until > {NOW}
+                     ) END
+                 FROM input LEFT JOIN taken ON taken.key = input.key
                  ORDER BY input.position"
             ),
             holder: format!("SELECT lease_ticket FROM {t} WHERE key = $1 AND lease_until > {NOW}"),
@@ -133,7 +134,9 @@ impl Sql {
             // $4 is each commit's change: 1 writes $5 (expiring after $6 ms, if given), 2
             // deletes, 3 releases without writing (as `commit_keep`, $6 the TTL to refresh).
             // The rows still under the given leases are locked first, in key order (see
-            // `take_many`); the keys committed come back.
+            // `take_many`); the keys committed come back. Every scan of the table names the
+            // batch's keys (`key = ANY($1)`), so that it is an index lookup whatever the
+            // planner believes of the table's size.
             commit_many: format!(
                 "WITH input AS (
                      SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int2[],
@@ -143,17 +146,20 @@ impl Sql {
                      SELECT s.key FROM {t} s
                      JOIN input u ON s.key = u.key AND s.lease_ticket = u.ticket
                          AND s.lease_nonce = u.nonce
+                     WHERE s.key = ANY($1)
                      ORDER BY s.key
                      FOR UPDATE OF s
                  ), written AS (
                      UPDATE {t} s SET value = u.value, expires_at = {NOW} + u.ttl,
                          lease_ticket = NULL, lease_nonce = NULL, lease_until = NULL
                      FROM input u
-                     WHERE s.key = u.key AND u.change = 1 AND s.key IN (SELECT key FROM locked)
+                     WHERE s.key = ANY($1) AND s.key = u.key AND u.change = 1
+                       AND s.key IN (SELECT key FROM locked)
                      RETURNING s.key
                  ), deleted AS (
                      DELETE FROM {t} s USING input u
-                     WHERE s.key = u.key AND (u.change = 2 OR u.change = 3 AND s.value IS NULL)
+                     WHERE s.key = ANY($1) AND s.key = u.key
+                       AND (u.change = 2 OR u.change = 3 AND s.value IS NULL)
                        AND s.key IN (SELECT key FROM locked)
                      RETURNING s.key
                  ), kept AS (
@@ -162,7 +168,8 @@ impl Sql {
                              WHEN u.ttl IS NOT NULL AND (s.expires_at IS NULL OR s.expires_at > {NOW})
                              THEN {NOW} + u.ttl ELSE s.expires_at END
                      FROM input u
-                     WHERE s.key = u.key AND u.change = 3 AND s.value IS NOT NULL
+                     WHERE s.key = ANY($1) AND s.key = u.key AND u.change = 3
+                       AND s.value IS NOT NULL
                        AND s.key IN (SELECT key FROM locked)
                      RETURNING s.key
                  )
