@@ -35,7 +35,9 @@ const IN_FLIGHT: usize = 64;
 fn server_url(backend: &str) -> Option<String> {
     match backend {
         "redis" => support::server_url("BOT_SESSION_REDIS_URL", "redis-server"),
-        _ => support::server_url("BOT_SESSION_POSTGRES_URL", "PostgreSQL"),
+        "postgres_tls" => support::postgres::tls_url_with_root_cert(),
+        "postgres_pgbouncer" => support::postgres::pgbouncer_url(),
+        _ => support::postgres::plain_url(),
     }
 }
 
@@ -50,9 +52,10 @@ async fn connect(backend: &str, url: &str, namespace: &str) -> Arc<dyn Storage> 
                 .expect("connect to redis"),
         ),
         #[cfg(feature = "postgres")]
-        "postgres" => Arc::new(
+        "postgres" | "postgres_tls" | "postgres_pgbouncer" => Arc::new(
             bot_session::PostgresStorage::builder(url)
                 .table(namespace)
+                .prepared_statements(backend != "postgres_pgbouncer")
                 .connect()
                 .await
                 .expect("connect to postgres"),
@@ -279,6 +282,20 @@ async fn redis_killed_worker_loses_nothing_acknowledged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_four_processes_lose_nothing() {
     four_processes_lose_nothing("postgres").await;
+}
+
+/// The same over TLS (`sslmode=verify-full`, the CA as `sslrootcert`).
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_tls_four_processes_lose_nothing() {
+    four_processes_lose_nothing("postgres_tls").await;
+}
+
+/// The same through PgBouncer in transaction mode, without named prepared statements.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_behind_pgbouncer_four_processes_lose_nothing() {
+    four_processes_lose_nothing("postgres_pgbouncer").await;
 }
 
 #[cfg(feature = "postgres")]

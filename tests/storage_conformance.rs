@@ -3,7 +3,8 @@
 //! Memory and SQLite always run. Redis and PostgreSQL run against the servers named by
 //! `BOT_SESSION_REDIS_URL` and `BOT_SESSION_POSTGRES_URL` (`.ci/run` starts both; locally,
 //! `scripts/with-services cargo test --all-features`); without a URL they are skipped locally
-//! and fail in CI. Each test gets a fresh store: its own SQLite file, Redis key prefix or
+//! and fail in CI. PostgreSQL also runs over TLS (`BOT_SESSION_POSTGRES_TLS_URL`) and behind
+//! PgBouncer in transaction mode (`BOT_SESSION_PGBOUNCER_URL`). Each test gets a fresh store: its own SQLite file, Redis key prefix or
 //! PostgreSQL table.
 
 mod conformance;
@@ -278,49 +279,27 @@ mod redis {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use bot_session::storage::PostgresStorage;
+    use bot_session::storage::{PostgresBuilder, PostgresStorage};
     use std::sync::Arc;
+    use support::postgres::TempTable;
 
-    /// Drops the test's table when the test is over.
-    struct DropTable {
+    /// Two stores of one fresh table reached through `url` (settings from `configure`), and
+    /// the guard that drops the table through the plain server.
+    async fn subject(
+        test: &str,
         url: String,
-        table: String,
-    }
-
-    impl Drop for DropTable {
-        fn drop(&mut self) {
-            let (url, table) = (self.url.clone(), self.table.clone());
-            // Drop runs inside the test's runtime: use a thread with its own small runtime.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                runtime.block_on(async {
-                    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                        .await
-                        .ok()?;
-                    tokio::spawn(connection);
-                    client
-                        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
-                        .await
-                        .ok()
-                })
-            })
-            .join();
-        }
-    }
-
-    pub async fn server(test: &str) -> Option<(Subject, Guard)> {
-        let url = support::server_url("BOT_SESSION_POSTGRES_URL", "postgres")?;
+        configure: fn(PostgresBuilder) -> PostgresBuilder,
+    ) -> Option<(Subject, Guard)> {
         let table = support::unique("conformance");
         let connect = || async {
-            PostgresStorage::builder(&url)
-                .table(table.clone())
-                .pool_size(8)
-                .connect()
-                .await
-                .unwrap_or_else(|err| panic!("connect to postgres for {test}: {err}"))
+            configure(
+                PostgresStorage::builder(&url)
+                    .table(table.clone())
+                    .pool_size(8),
+            )
+            .connect()
+            .await
+            .unwrap_or_else(|err| panic!("connect to postgres for {test}: {err}"))
         };
         let store = connect().await;
         let peer = connect().await;
@@ -331,12 +310,40 @@ mod postgres {
                 time: Time::Real,
                 peer: Some(Arc::new(peer)),
             },
-            Box::new(DropTable { url, table }),
+            Box::new(TempTable::new(table)),
         ))
+    }
+
+    pub async fn server(test: &str) -> Option<(Subject, Guard)> {
+        subject(test, support::postgres::plain_url()?, |builder| builder).await
+    }
+
+    /// Over TLS with `sslmode=verify-full`, the CA given as `sslrootcert` in the URL.
+    pub async fn tls(test: &str) -> Option<(Subject, Guard)> {
+        support::postgres::plain_url()?;
+        subject(
+            test,
+            support::postgres::tls_url_with_root_cert()?,
+            |builder| builder,
+        )
+        .await
     }
 
     storage_suite!(suite, crate::postgres::server);
     lease_suite!(leases, crate::postgres::server);
+    /// Through PgBouncer in transaction mode, without named prepared statements.
+    pub async fn pgbouncer(test: &str) -> Option<(Subject, Guard)> {
+        support::postgres::plain_url()?;
+        subject(test, support::postgres::pgbouncer_url()?, |builder| {
+            builder.prepared_statements(false)
+        })
+        .await
+    }
+
+    storage_suite!(tls_suite, crate::postgres::tls);
+    lease_suite!(tls_leases, crate::postgres::tls);
+    storage_suite!(pgbouncer_suite, crate::postgres::pgbouncer);
+    lease_suite!(pgbouncer_leases, crate::postgres::pgbouncer);
 
     #[tokio::test]
     async fn purge_removes_expired_rows_and_abandoned_leases() {
@@ -346,10 +353,7 @@ mod postgres {
             return;
         };
         let table = support::unique("purge");
-        let _drop = DropTable {
-            url: url.clone(),
-            table: table.clone(),
-        };
+        let _drop = TempTable::new(table.clone());
         let store = PostgresStorage::builder(&url)
             .table(table.clone())
             .sweep_every(None)
@@ -397,10 +401,7 @@ mod postgres {
             return;
         };
         let table = support::unique("sweep");
-        let _drop = DropTable {
-            url: url.clone(),
-            table: table.clone(),
-        };
+        let _drop = TempTable::new(table.clone());
         let store = PostgresStorage::builder(&url)
             .table(table.clone())
             .sweep_every(Some(Duration::from_millis(50)))
@@ -447,10 +448,7 @@ mod postgres {
             return;
         };
         let table = support::unique("shared");
-        let _drop = DropTable {
-            url: url.clone(),
-            table: table.clone(),
-        };
+        let _drop = TempTable::new(table.clone());
         let store = PostgresStorage::builder(&url)
             .table(table.clone())
             .pool_size(3)
@@ -526,6 +524,73 @@ mod postgres {
                 store.read(&format!("c{i}")).await.unwrap().as_deref(),
                 Some(&b"x"[..])
             );
+        }
+    }
+
+    /// Takes and commits in flight together go out as batches: a batch holds each key once
+    /// (the second take of a key waits for the next batch and finds it busy, with the
+    /// holder's ticket), and each commit applies under its own lease.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batched_takes_and_commits_keep_one_holder_per_key() {
+        use bot_session::Storage;
+        use bot_session::storage::{Change, LockedRead};
+        use std::time::Duration;
+        let Some(url) = support::postgres::plain_url() else {
+            return;
+        };
+        let table = support::unique("batched");
+        let _drop = TempTable::new(table.clone());
+        let store = PostgresStorage::builder(&url)
+            .table(table)
+            .sweep_every(None)
+            .connect()
+            .await
+            .unwrap();
+        store.write("k3", b"old", None).await.unwrap();
+        let takes = (0..100u64).map(|ticket| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("k{}", ticket % 10);
+                let taken = store
+                    .lock_and_read(&key, ticket + 1, Duration::from_secs(30))
+                    .await
+                    .unwrap();
+                (key, ticket + 1, taken)
+            })
+        });
+        let mut holders = std::collections::HashMap::new();
+        let mut busy = Vec::new();
+        for take in takes.collect::<Vec<_>>() {
+            match take.await.unwrap() {
+                (key, ticket, LockedRead::Acquired { lease, value }) => {
+                    assert_eq!(value.is_some(), key == "k3", "{key}: {value:?}");
+                    let earlier = holders.insert(key.clone(), (ticket, lease));
+                    assert!(earlier.is_none(), "{key} taken twice");
+                }
+                (key, _, LockedRead::Busy { holder_ticket }) => busy.push((key, holder_ticket)),
+            }
+        }
+        assert_eq!((holders.len(), busy.len()), (10, 90));
+        for (key, holder_ticket) in busy {
+            assert_eq!(holder_ticket, Some(holders[&key].0), "{key}");
+        }
+        let commits = holders.into_iter().map(|(key, (ticket, lease))| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let value = ticket.to_string().into_bytes();
+                let change = if key == "k0" {
+                    Change::Delete
+                } else {
+                    Change::Write(&value, None)
+                };
+                store.commit(&key, lease, change).await.unwrap();
+                (key, value)
+            })
+        });
+        for commit in commits.collect::<Vec<_>>() {
+            let (key, value) = commit.await.unwrap();
+            let expected = (key != "k0").then_some(value);
+            assert_eq!(store.read(&key).await.unwrap(), expected, "{key}");
         }
     }
 
