@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod counter;
+pub mod redis_cluster;
 pub mod redis_server;
 
 use std::path::{Path, PathBuf};
