@@ -52,11 +52,13 @@ install_services() {
     fi
 }
 
-# A TCP port on 127.0.0.1 that nothing listens on.
+# A TCP port on 127.0.0.1 that nothing listens on, below Linux's ephemeral range (32768 and
+# up): a port that outgoing connections (the Redis cluster bus has dozens) use as their local
+# end accepts no connection, so it looks free, yet a server cannot bind it.
 services_free_port() {
     local port tries
     for tries in $(seq 1 200); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0

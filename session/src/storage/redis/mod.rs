@@ -72,8 +72,12 @@
 //! does not leave a lease behind where it can help it: a queued take it abandoned is not sent,
 //! a lease taken for it meanwhile is released, and a queued commit it abandoned only releases
 //! the lease. In a cluster redis-rs follows redirections and retries a request whose node
-//! failed, commits included: a commit applied before its node failed finds its lease gone
-//! when sent again, and fails with [`StorageErrorKind::LeaseLost`] though it was applied.
+//! failed, and a request that got no answer is sent once more on a new cluster connection,
+//! commits included (the script applies a commit at most once; one that finds its lease gone
+//! the second time fails as unavailable, its outcome unknown). redis-rs also sends a request
+//! again by itself when its node's connection fails: a commit it so repeats after it was
+//! applied finds its lease gone, and fails with [`StorageErrorKind::LeaseLost`] though it
+//! was applied.
 //! Needs Redis 7.0 or newer (`SET` with both `NX` and `GET`); an older server is named in the
 //! error.
 
@@ -350,7 +354,7 @@ impl RedisBuilder {
             .map_err(|err| self.connect_error("the lease connection to ", err))?;
         Ok((
             Plain::Cluster(plain),
-            Lane::Cluster(ClusterLane::new(lease, keys.clone(), script_hash)),
+            Lane::Cluster(ClusterLane::new(client, lease, keys.clone(), script_hash)),
         ))
     }
 

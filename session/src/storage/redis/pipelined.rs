@@ -1,7 +1,7 @@
 //! Lease requests through redis-rs: the batch's commands as one redis-rs pipeline, on a
 //! connection of its own. For one server reached over TLS ([`PipelinedLane`], on a
 //! [`ConnectionManager`], re-established in the background when it breaks), and for each slot's
-//! share of a batch in a cluster (`cluster`).
+//! share of a batch in a cluster (`cluster`, which has its own policy for failed requests).
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisError};
@@ -81,7 +81,7 @@ pub(super) async fn send_on(
 
 /// One pipeline; when Redis lost the commit script (it restarted, failed over, or its
 /// scripts were flushed), sends the commits, which did not run, once more with the script.
-async fn exchange(
+pub(super) async fn exchange(
     conn: &mut impl ConnectionLike,
     keys: &KeyScheme,
     script_hash: &str,
@@ -111,7 +111,7 @@ async fn exchange(
 }
 
 /// What a redis-rs error means for the operations of the request it failed.
-fn failure_of(err: &RedisError) -> Failure {
+pub(super) fn failure_of(err: &RedisError) -> Failure {
     if err.is_connection_refusal() {
         return Failure::Link(LinkError::Connect(err.to_string()));
     }
