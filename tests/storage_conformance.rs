@@ -1,7 +1,9 @@
 //! Every store against the same conformance suite (`tests/conformance/`).
 //!
 //! Memory and SQLite always run. Redis and PostgreSQL run against the servers named by
-//! `BOT_SESSION_REDIS_URL` and `BOT_SESSION_POSTGRES_URL` (`.ci/run` starts both; locally,
+//! `BOT_SESSION_REDIS_URL` and `BOT_SESSION_POSTGRES_URL`, Redis also over TLS
+//! (`BOT_SESSION_REDIS_TLS_URL`, `BOT_SESSION_REDIS_TLS_CA`) and as a cluster
+//! (`BOT_SESSION_REDIS_CLUSTER_URLS`) (`.ci/run` starts them all; locally,
 //! `scripts/with-services cargo test --all-features`); without a URL they are skipped locally
 //! and fail in CI. PostgreSQL also runs over TLS (`BOT_SESSION_POSTGRES_TLS_URL`) and behind
 //! PgBouncer in transaction mode (`BOT_SESSION_PGBOUNCER_URL`). Each test gets a fresh store: its own SQLite file, Redis key prefix or
@@ -155,7 +157,7 @@ mod sqlite {
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
-    use bot_session::storage::RedisStorage;
+    use bot_session::storage::{LockedRead, RedisStorage};
     use std::sync::Arc;
 
     pub async fn server(test: &str) -> Option<(Subject, Guard)> {
@@ -231,6 +233,194 @@ mod redis {
             lease_on_a_missing_key_reads_as_missing,
         ]
     );
+
+    /// The TLS-only server of `scripts/services.sh`, trusting its throwaway CA.
+    fn tls_settings() -> Option<(String, String)> {
+        let url = support::server_url("BOT_SESSION_REDIS_TLS_URL", "redis-server over TLS")?;
+        let ca = support::server_url("BOT_SESSION_REDIS_TLS_CA", "redis-server over TLS")?;
+        Some((url, ca))
+    }
+
+    /// Over TLS. The keys are left behind: the server is the throwaway one of
+    /// `scripts/services.sh`, which the plain-TCP clean-up cannot reach.
+    pub async fn tls_server(test: &str) -> Option<(Subject, Guard)> {
+        let (url, ca) = tls_settings()?;
+        let prefix = format!("{}:", support::unique(&format!("tls_{test}")));
+        let connect = || async {
+            RedisStorage::builder(&url)
+                .ca_certificate_file(&ca)
+                .key_prefix(prefix.clone())
+                .connect()
+                .await
+                .unwrap_or_else(|err| panic!("connect to {url}: {err}"))
+        };
+        let (store, peer) = (connect().await, connect().await);
+        Some((
+            Subject {
+                store: Arc::new(store),
+                time: Time::Real,
+                peer: Some(Arc::new(peer)),
+            },
+            Box::new(()),
+        ))
+    }
+
+    storage_suite!(tls, crate::redis::tls_server);
+    lease_suite!(tls_leases, crate::redis::tls_server);
+
+    /// A Redis Cluster of three masters with a replica each.
+    pub async fn cluster(test: &str) -> Option<(Subject, Guard)> {
+        let urls = support::redis_cluster::urls()?;
+        let prefix = format!("{}:", support::unique(&format!("cluster_{test}")));
+        let connect = || async {
+            RedisStorage::cluster(urls.clone())
+                .key_prefix(prefix.clone())
+                .connect()
+                .await
+                .unwrap_or_else(|err| panic!("connect to the cluster at {urls:?}: {err}"))
+        };
+        let (store, peer) = (connect().await, connect().await);
+        Some((
+            Subject {
+                store: Arc::new(store),
+                time: Time::Real,
+                peer: Some(Arc::new(peer)),
+            },
+            Box::new(DeleteClusterPrefix { urls, prefix }),
+        ))
+    }
+
+    /// Deletes the test's keys from every master when the test is over.
+    struct DeleteClusterPrefix {
+        urls: Vec<String>,
+        prefix: String,
+    }
+
+    impl Drop for DeleteClusterPrefix {
+        fn drop(&mut self) {
+            support::redis_cluster::delete_prefix_everywhere(&self.urls, &self.prefix);
+        }
+    }
+
+    storage_suite!(cluster_suite, crate::redis::cluster);
+    lease_suite!(cluster_leases, crate::redis::cluster);
+
+    #[tokio::test]
+    async fn a_wrong_ca_fails_clearly_naming_the_server() {
+        use bot_session::{StorageErrorKind, StorageOp};
+        let Some((url, _)) = tls_settings() else {
+            return;
+        };
+        // A CA of its own, which never signed the server's certificate.
+        let dir = support::TempDir::new("wrong_ca");
+        let wrong_ca = dir.path().join("other-ca.crt");
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=not the server's CA", "-keyout"])
+            .arg(dir.path().join("other-ca.key"))
+            .arg("-out")
+            .arg(&wrong_ca)
+            .output()
+            .expect("run openssl (scripts/services.sh needs it too)");
+        assert!(made.status.success(), "openssl: {made:?}");
+        let err = RedisStorage::builder(&url)
+            .ca_certificate_file(&wrong_ca)
+            .reconnect_attempts(0)
+            .connect()
+            .await
+            .expect_err("a server certificate the CA never signed was accepted");
+        assert_eq!((err.store(), err.op()), ("redis", StorageOp::Open));
+        assert_eq!(err.kind(), StorageErrorKind::Invalid, "{err}");
+        let message = err.to_string();
+        let port = support::redis_cluster::port(&url);
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(message.contains("certificate"), "{message}");
+        assert!(
+            message.contains(&wrong_ca.display().to_string()),
+            "{message}"
+        );
+
+        // Without the CA the system's trust store does not know the throwaway CA either.
+        let err = RedisStorage::builder(&url)
+            .reconnect_attempts(0)
+            .connect()
+            .await
+            .expect_err("a throwaway CA's certificate was trusted by the system store");
+        assert_eq!(err.kind(), StorageErrorKind::Invalid, "{err}");
+
+        // A CA for a plain `redis://` URL is a mistake, not silently ignored.
+        let plain = url.replacen("rediss://", "redis://", 1);
+        let err = RedisStorage::builder(&plain)
+            .ca_certificate_file(&wrong_ca)
+            .connect()
+            .await
+            .expect_err("a CA certificate for a plain URL");
+        assert!(err.to_string().contains("rediss://"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn cluster_keys_share_a_slot_with_their_lease_in_braces() {
+        use bot_session::Storage;
+        use bot_session::storage::Change;
+        use std::time::Duration;
+        let Some(urls) = support::redis_cluster::urls() else {
+            return;
+        };
+        let prefix = support::unique("tagged") + ":";
+        let _clean = DeleteClusterPrefix {
+            urls: urls.clone(),
+            prefix: prefix.clone(),
+        };
+        let store = RedisStorage::cluster(urls.clone())
+            .key_prefix(prefix.clone())
+            .connect()
+            .await
+            .expect("connect to the cluster");
+        store.write("counter:7", b"1", None).await.expect("write");
+        let port = support::redis_cluster::port(&urls[0]);
+        let key = format!("{{{prefix}counter:7}}");
+        let slot = support::redis_server::command(port, None, &["CLUSTER", "KEYSLOT", &key]);
+        let lease_key = format!("{key}\0lease");
+        let lease_slot =
+            support::redis_server::command(port, None, &["CLUSTER", "KEYSLOT", &lease_key]);
+        assert_eq!(
+            slot, lease_slot,
+            "a session and its lease in different slots"
+        );
+        // The session is stored under exactly that key, on the master serving its slot.
+        let LockedRead::Acquired { lease, value } = store
+            .lock_and_read("counter:7", 1, Duration::from_secs(30))
+            .await
+            .expect("lock")
+        else {
+            panic!("the key is busy with nothing in flight");
+        };
+        assert_eq!(value.as_deref(), Some(&b"1"[..]));
+        store
+            .commit("counter:7", lease, Change::Write(b"2", None))
+            .await
+            .expect("commit");
+        let found = support::redis_cluster::nodes(port)
+            .into_iter()
+            .filter(|node| node.is_master)
+            .map(|node| support::redis_server::command(node.port, None, &["GET", &key]))
+            .filter(|reply| reply == "2")
+            .count();
+        assert_eq!(found, 1, "`{key}` is not on exactly one master");
+
+        // A key that would make an empty hash tag is refused, not split from its lease.
+        let bare = RedisStorage::cluster(urls.clone())
+            .connect()
+            .await
+            .expect("connect to the cluster");
+        let err = bare
+            .write("}odd", b"x", None)
+            .await
+            .expect_err("an empty hash tag");
+        assert_eq!(err.kind(), bot_session::StorageErrorKind::Invalid, "{err}");
+    }
 
     #[tokio::test]
     async fn key_prefixes_keep_stores_apart() {
