@@ -561,6 +561,53 @@ async fn counter_reports_a_failed_update_and_goes_on() {
     }
 }
 
+/// A store that reads but cannot write, as on a full disk: every update is handled, and
+/// every write-back fails. No reply may go out for an update whose count was not stored.
+#[tokio::test]
+async fn counter_sends_no_reply_for_an_update_it_could_not_store() {
+    #[cfg(not(feature = "sqlite"))]
+    eprintln!("skipped: built without the sqlite feature");
+    #[cfg(feature = "sqlite")]
+    {
+        let dir = TempDir::new("counter-readonly");
+        let db = dir.path().join("sessions.db");
+        drop(bot_session::SqliteStorage::open(&db).await.unwrap());
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER full_disk_insert BEFORE INSERT ON sessions
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;
+             CREATE TRIGGER full_disk_update BEFORE UPDATE ON sessions
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+        drop(conn);
+        let storage = format!("sqlite:{}", db.display());
+        let input = std::fs::read_to_string(shipped_updates()).unwrap();
+        let input: String = input
+            .lines()
+            .take(20)
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let run = run("counter", &["--storage", &storage], None, Some(&input));
+        assert!(
+            !run.success,
+            "a run whose writes all fail exits with an error"
+        );
+        assert_eq!(
+            run.stdout, "",
+            "replies were sent for updates that were not stored"
+        );
+        assert!(
+            run.stderr.contains("failed:") && run.stderr.contains("disk is full"),
+            "{}",
+            run.stderr
+        );
+        let handled = summary_line(&run.stderr, "handled ");
+        assert!(handled.contains(" 0 replies, "), "{handled}");
+        assert!(!handled.contains(", 0 failed"), "{handled}");
+    }
+}
+
 #[test]
 fn counter_handles_a_large_generated_stream() {
     let dir = TempDir::new("counter-large");

@@ -29,17 +29,18 @@ async fn handle(ctx: Context, outbox: Outbox) -> HandlerResult {
     let Some(update) = ctx.update() else {
         return Ok(());
     };
-    let update_id = update.update_id;
     match update.kind() {
         UpdateKind::Message(message) if is_counted(message) => {
             let reply = answer(&ctx, message).await?;
-            outbox.send(update_id, reply);
+            outbox.send_after_commit(&ctx, reply);
         }
         // Counted, not answered: a bot that answered every post would spam its channel.
-        UpdateKind::ChannelPost(post) if is_counted(post) => ctx.counter()?.messages += 1,
+        UpdateKind::ChannelPost(post) if is_counted(post) && !ctx.is_redelivery() => {
+            ctx.counter()?.messages += 1;
+        }
         UpdateKind::CallbackQuery(query) => {
             if let Some(reply) = language_button(&ctx, query).await? {
-                outbox.send(update_id, reply);
+                outbox.send_after_commit(&ctx, reply);
             }
         }
         // Everything else is neither counted nor answered: edits, service messages, reactions,
@@ -75,7 +76,11 @@ async fn answer(ctx: &Context, message: &Message) -> Result<Reply, SessionError>
         // Eager: loaded before the handler, no `.await`. The guard is dropped at the end of
         // this block, before the next `.await`.
         let mut counter = ctx.counter()?;
-        counter.messages += 1;
+        // Delivered again (a lost webhook answer, a poller restarted before confirming): the
+        // stored count already has this message; answer as the first time.
+        if !ctx.is_redelivery() {
+            counter.messages += 1;
+        }
         counter.messages
     };
     let lang = language(ctx, message.from.as_ref()).await?;

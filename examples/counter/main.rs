@@ -80,11 +80,14 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             let outbox = {
                 let (stdout, tally) = (Arc::clone(&stdout), tally.clone());
                 Outbox::new(move |_update_id, reply| {
-                    tally.replied();
-                    if !quiet {
-                        let mut stdout = stdout.lock().unwrap_or_else(PoisonError::into_inner);
-                        // A closed pipe (`| head`) is not the bot's failure.
-                        let _ = writeln!(stdout, "{reply}");
+                    let (stdout, tally) = (Arc::clone(&stdout), tally.clone());
+                    async move {
+                        tally.replied();
+                        if !quiet {
+                            let mut stdout = stdout.lock().unwrap_or_else(PoisonError::into_inner);
+                            // A closed pipe (`| head`) is not the bot's failure.
+                            let _ = writeln!(stdout, "{reply}");
+                        }
                     }
                 })
             };

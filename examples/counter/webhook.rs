@@ -47,7 +47,8 @@ const MAX_IN_FLIGHT: usize = 256;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
-/// The replies of the updates being handled, by update id; the handler's [`Outbox`] fills it.
+/// The replies of the updates being handled, by update id; the handler's [`Outbox`] fills it
+/// once an update is stored, before `handle_update` returns.
 #[derive(Clone, Default)]
 pub struct Pending {
     replies: Arc<Mutex<HashMap<i64, Vec<Reply>>>>,
@@ -55,13 +56,16 @@ pub struct Pending {
 
 impl Pending {
     /// The outbox to build the bot with: replies are kept for the response of their update.
-    pub fn outbox(&self, on_reply: impl Fn() + Send + Sync + 'static) -> Outbox {
+    pub fn outbox(&self, on_reply: impl Fn() + Clone + Send + Sync + 'static) -> Outbox {
         let pending = self.clone();
         Outbox::new(move |update_id, reply| {
-            on_reply();
-            match pending.lock().get_mut(&update_id) {
-                Some(replies) => replies.push(reply),
-                None => println!("{reply}"),
+            let (pending, on_reply) = (pending.clone(), on_reply.clone());
+            async move {
+                on_reply();
+                match pending.lock().get_mut(&update_id) {
+                    Some(replies) => replies.push(reply),
+                    None => println!("{reply}"),
+                }
             }
         })
     }
