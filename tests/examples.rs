@@ -513,6 +513,36 @@ fn counter_reports_a_bad_line_and_goes_on() {
     assert!(summary_line(&run.stderr, "handled ").contains("2 malformed lines skipped"));
 }
 
+#[test]
+fn counter_refuses_a_line_over_1_mib_or_not_an_object_and_goes_on() {
+    let message = |id: u64, text: &str| {
+        format!(
+            r#"{{"update_id":{id},"message":{{"message_id":{id},"from":{{"id":7,"is_bot":false,"first_name":"B"}},"chat":{{"id":7,"type":"private"}},"date":1718000000,"text":"{text}"}}}}"#
+        )
+    };
+    // A valid update, but over the webhook's body cap: Telegram never sends one.
+    let huge = message(2, &"a".repeat(1 << 20));
+    let input = format!("{}\n{huge}\n[42]\n{}\n", message(1, "hi"), message(3, "hi"));
+    let run = run("counter", &["--storage", "memory"], None, Some(&input));
+    assert!(!run.success, "a run with refused lines exits with an error");
+    assert!(
+        run.stderr.contains("line 2: longer than 1024 KiB"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("line 3: not a Telegram update (expected a JSON object)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stdout,
+        "chat_id=7 text=\"Message #1 in this chat\"\nchat_id=7 text=\"Message #2 in this chat\"\n"
+    );
+    assert!(summary_line(&run.stderr, "handled ").contains("2 malformed lines skipped"));
+}
+
 #[tokio::test]
 async fn counter_reports_a_failed_update_and_goes_on() {
     #[cfg(not(feature = "sqlite"))]
@@ -674,8 +704,20 @@ fn counter_explains_bad_options() {
         "{}",
         bad.stderr
     );
+    for refused in ["0", "10001", "many"] {
+        let bad = run("counter", &["--concurrency", refused], None, None);
+        assert!(!bad.success);
+        assert!(
+            bad.stderr.contains(&format!(
+                "--concurrency {refused}: needs a whole number from 1 to 10000"
+            )),
+            "{}",
+            bad.stderr
+        );
+    }
     let help = run_ok("counter", &["--help"], None);
     assert!(help.stdout.contains("--storage STORE"));
+    assert!(help.stdout.contains("at most 1 MiB"), "{}", help.stdout);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use crate::storage::Choice;
 
+/// The most updates `--concurrency` lets run at once: each one in flight holds a task, its
+/// sessions and their locks, and past a few thousand more only costs memory.
+pub const MAX_CONCURRENCY: usize = 10_000;
+
 pub const USAGE: &str = "\
 The counter bot of bot-session: counts messages per chat, speaks the language each user picks
 with /lang, and answers /stats. Sessions persist, so a second run continues the counts.
@@ -20,12 +24,18 @@ Usage:
 Options:
   --storage STORE    memory, sqlite (./bot-sessions.db), sqlite:PATH, redis://HOST[:PORT][/DB]
                      or postgres://USER@HOST/DB; default sqlite
-  --concurrency N    updates in flight at once (default 1: in the recorded order)
+  --concurrency N    updates in flight at once, 1 to 10000 (default 1: in the recorded order)
   --quiet            print no replies, only the summary
   --webhook ADDR     serve webhooks on ADDR instead of reading updates
   --secret TOKEN     the secret_token given to setWebhook; requests without it are refused
   --path PATH        the URL path Telegram posts to (default /)
-  -h, --help         this text";
+  -h, --help         this text
+
+Limits:
+  An update is one JSON object of at most 1 MiB: a longer line, or one that is not an object,
+  is reported with its line number and skipped; such a webhook body is answered 400.
+  Webhook requests without exactly one X-Telegram-Bot-Api-Secret-Token header equal to
+  --secret are answered 401, whatever their path or method.";
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -74,11 +84,16 @@ impl Args {
                 }
                 "--storage" => storage = Choice::parse(&value("--storage")?)?,
                 "--concurrency" => {
-                    concurrency = value("--concurrency")?
+                    let given = value("--concurrency")?;
+                    concurrency = given
                         .parse()
                         .ok()
-                        .filter(|&n| n > 0)
-                        .ok_or("--concurrency needs a whole number above 0")?;
+                        .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+                        .ok_or_else(|| {
+                            format!(
+                                "--concurrency {given}: needs a whole number from 1 to {MAX_CONCURRENCY}"
+                            )
+                        })?;
                 }
                 "--quiet" => quiet = true,
                 "--webhook" => {

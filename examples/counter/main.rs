@@ -12,8 +12,9 @@
 //!
 //! One concept per file: `sessions.rs` declares the three session types, `bot.rs` is the
 //! handler, `texts.rs` what it says, `replies.rs` where replies go, `storage.rs` the
-//! `--storage` choice, `tally.rs` the per-update accounting, `replay.rs` and `webhook.rs` the
-//! two ways updates come in, `args.rs` the command line.
+//! `--storage` choice, `tally.rs` the per-update accounting, `wire.rs` what an update looks like on
+//! the wire, `replay.rs` and `webhook.rs` the two ways updates come in, `args.rs` the
+//! command line.
 
 mod args;
 mod bot;
@@ -24,6 +25,7 @@ mod storage;
 mod tally;
 mod texts;
 mod webhook;
+mod wire;
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
