@@ -13,10 +13,10 @@ use tokio::sync::mpsc;
 use crate::tally::Tally;
 use crate::wire::{MAX_UPDATE_BYTES, parse_update};
 
-/// What a replay read and how long it took.
+/// What a run over a stream of updates (a replay, or polling) met and how long it took.
 pub struct Replayed {
     pub elapsed: Duration,
-    /// Lines that were not a Telegram update (reported as they were met, and skipped).
+    /// Lines (or polled updates) that were not a Telegram update: reported and skipped.
     pub malformed: u64,
     /// Updates whose handler panicked (the middleware never saw them finish).
     pub panicked: u64,

@@ -39,6 +39,9 @@ fn features() -> Vec<&'static str> {
     if cfg!(feature = "postgres") {
         features.push("postgres");
     }
+    if cfg!(feature = "teloxide") {
+        features.push("teloxide");
+    }
     features
 }
 
