@@ -715,6 +715,14 @@ fn counter_explains_bad_options() {
             bad.stderr
         );
     }
+    let poll = run("counter", &["--poll"], None, None);
+    assert!(!poll.success);
+    let expected = if cfg!(feature = "teloxide") {
+        "--poll needs BOT_TOKEN in the environment"
+    } else {
+        "--features teloxide -- --poll"
+    };
+    assert!(poll.stderr.contains(expected), "{}", poll.stderr);
     let help = run_ok("counter", &["--help"], None);
     assert!(help.stdout.contains("--storage STORE"));
     assert!(help.stdout.contains("at most 1 MiB"), "{}", help.stdout);
