@@ -57,7 +57,9 @@ pub enum Mode {
         concurrency: usize,
         quiet: bool,
     },
-    /// Long polling of the Bot API; the token comes from `BOT_TOKEN`.
+    /// Long polling of the Bot API; the token comes from `BOT_TOKEN`. Never made without the
+    /// `teloxide` feature: `Args::parse` refuses `--poll` then.
+    #[cfg_attr(not(feature = "teloxide"), allow(dead_code))]
     Poll {
         api_url: Option<String>,
         concurrency: usize,
