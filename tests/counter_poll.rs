@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use example_bin::{TempDir, example, root};
+use example_bin::{TempDir, example, keep_reading, root};
 use serde_json::{Value, json};
 use support::fake_bot_api::{Failure, FakeBotApi, SentMessage};
 
@@ -37,20 +37,11 @@ impl Poller {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the counter starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
         let (started, mut up) = tokio::sync::watch::channel(false);
         let lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
-        std::thread::spawn({
-            let stderr = Arc::clone(&stderr);
-            move || {
-                for line in lines.map_while(Result::ok) {
-                    let mut stderr = stderr.lock().unwrap();
-                    stderr.push_str(&line);
-                    stderr.push('\n');
-                    if line.starts_with("polling as @") {
-                        let _ = started.send(true);
-                    }
-                }
+        let stderr = keep_reading(lines, move |line| {
+            if line.starts_with("polling as @") {
+                let _ = started.send(true);
             }
         });
         let polling = tokio::time::timeout(WITHIN, up.wait_for(|up| *up)).await;

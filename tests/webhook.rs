@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use example_bin::{TempDir, example};
+use example_bin::{TempDir, example, keep_reading};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -43,17 +43,7 @@ impl Server {
             .parse()
             .expect("an address");
         // Keep reading, so the server never blocks on a full pipe, and keep it for the checks.
-        let stderr = Arc::new(Mutex::new(String::new()));
-        std::thread::spawn({
-            let stderr = Arc::clone(&stderr);
-            move || {
-                for line in lines.map_while(Result::ok) {
-                    let mut stderr = stderr.lock().unwrap();
-                    stderr.push_str(&line);
-                    stderr.push('\n');
-                }
-            }
-        });
+        let stderr = keep_reading(lines, |_| {});
         Server {
             child,
             addr,
