@@ -230,6 +230,25 @@ async fn a_hundred_updates_of_one_chat_in_one_batch_count_1_to_100() {
     }
 }
 
+/// The fake server's `getMe` says `@fake_bot`: commands addressed to it are answered, those
+/// to another bot are counted as plain messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_name_the_bot_get_me_returns() {
+    let api = FakeBotApi::start().await;
+    api.push_updates([
+        text(1, 7, "/lang@fake_bot de"),
+        text(2, 7, "/lang@other_bot fr"),
+    ]);
+    let poller = Poller::start(&api, &["--storage", "memory"]).await;
+    let sent = api.await_messages(2, WITHIN).await;
+    poller.interrupt().await;
+    let texts: Vec<String> = sent.into_iter().map(|message| message.text).collect();
+    assert_eq!(
+        texts,
+        ["Sprache: Deutsch.", "Nachricht Nr. 2 in diesem Chat"]
+    );
+}
+
 /// The store refuses chat 7's count: its handler runs and makes a reply, its write-back fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_whose_sessions_are_not_stored_sends_nothing() {

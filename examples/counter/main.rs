@@ -96,7 +96,7 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                     }
                 })
             };
-            let bot = bot::build(store.clone(), outbox, tally.clone());
+            let bot = bot::build(store.clone(), outbox, tally.clone(), bot::USERNAME);
             let replayed = replay::replay(&bot, input, concurrency, &tally)
                 .await
                 .map_err(|err| err.to_string())?;
@@ -114,8 +114,9 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             concurrency,
         } => {
             let telegram = telegram_bot(api_url.as_deref())?;
+            let username = poll::introduce(&telegram).await?;
             let outbox = poll::outbox(telegram.clone(), tally.clone());
-            let bot = bot::build(store.clone(), outbox, tally.clone());
+            let bot = bot::build(store.clone(), outbox, tally.clone(), &username);
             let polled = poll::poll(&bot, &telegram, concurrency, &tally).await?;
             elapsed = polled.elapsed;
             malformed = polled.malformed;
@@ -129,7 +130,9 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                 let tally = tally.clone();
                 move || tally.replied()
             });
-            let bot = bot::build(store.clone(), outbox, tally.clone());
+            // No Bot API client here to ask `getMe`: `/stats@name` is matched against the bot
+            // the recorded updates were sent to.
+            let bot = bot::build(store.clone(), outbox, tally.clone(), bot::USERNAME);
             let started = std::time::Instant::now();
             webhook::serve(addr, secret, path, bot, pending)
                 .await

@@ -59,6 +59,17 @@ pub fn outbox(telegram: Bot, tally: Tally) -> Outbox {
     })
 }
 
+/// Asks `getMe` who the bot is: checks the token, and gives the username that commands in
+/// groups carry (`/stats@username`).
+pub async fn introduce(telegram: &Bot) -> Result<String, String> {
+    let me = telegram.get_me().send().await.map_err(|err| {
+        format!("getMe failed: {err} (is BOT_TOKEN the token @BotFather gave you?)")
+    })?;
+    // Tests read this line to know the bot is up.
+    eprintln!("polling as @{} (Ctrl-C stops)", me.username());
+    Ok(me.username().to_owned())
+}
+
 /// Polls until Ctrl-C, handling every update with `bot`.
 pub async fn poll(
     bot: &Composer,
@@ -66,11 +77,6 @@ pub async fn poll(
     concurrency: usize,
     tally: &Tally,
 ) -> Result<Replayed, String> {
-    let me = telegram.get_me().send().await.map_err(|err| {
-        format!("getMe failed: {err} (is BOT_TOKEN the token @BotFather gave you?)")
-    })?;
-    // Tests read this line to know the bot is up.
-    eprintln!("polling as @{} (Ctrl-C stops)", me.username());
     let stop = stop_on_ctrl_c();
     let started = Instant::now();
     let (mut offset, mut malformed, mut failed, mut failures) = (None, 0, 0, 0);
