@@ -5,6 +5,10 @@
 //! `cross_process_worker` test selected and its task in `BOT_SESSION_WORKER`. A worker handles
 //! its share of updates with 64 in flight, printing `ack <update_id>` once an update's
 //! write-back is confirmed; the parent then reads every session back from the store.
+//!
+//! Only stores shared between processes have anything to show here: without the `redis` and
+//! `postgres` features the file is empty.
+#![cfg(any(feature = "redis", feature = "postgres"))]
 
 mod helpers;
 mod support;
