@@ -125,7 +125,10 @@ pub(crate) fn append_seen(
 pub(crate) fn split_seen_finding(bytes: &[u8], id: Option<i64>) -> (usize, bool) {
     let (seen, rest) = split_seen(bytes);
     let header = bytes.len() - rest.len();
-    (header, id.is_some_and(|id| seen.count > 0 && seen.contains(id)))
+    (
+        header,
+        id.is_some_and(|id| seen.count > 0 && seen.contains(id)),
+    )
 }
 
 fn zigzag(value: i64) -> u64 {
