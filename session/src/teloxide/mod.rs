@@ -31,3 +31,8 @@
 //!   user id rather than a negative one.
 
 mod keys;
+mod sessions;
+mod signature;
+mod wrap;
+
+pub use sessions::Sessions;
