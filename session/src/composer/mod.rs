@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use crate::composer::attempts::{Attempts, MAX_ATTEMPTS, Verdict};
 use crate::composer::chain::{Chain, FnHandler, NoHandler};
+use crate::composer::session_types::SessionTypes;
 use crate::context::Context;
 use crate::error::HandlerResult;
 use crate::ids::SessionKeys;
-use crate::composer::session_types::SessionTypes;
 use crate::lock::next_ticket;
 
 pub use chain::{Middleware, Next};

@@ -84,7 +84,11 @@ impl Sessions {
         E: From<SessionError> + Send + Sync + 'static,
         Descr: HandlerDescription + Clone,
     {
-        wrap::wrap(Arc::clone(&self.set), branch, SessionErrors::Convert(E::from))
+        wrap::wrap(
+            Arc::clone(&self.set),
+            branch,
+            SessionErrors::Convert(E::from),
+        )
     }
 
     /// [`Sessions::wrap`] for an endpoint whose error type cannot be built from a
