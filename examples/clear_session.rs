@@ -81,7 +81,10 @@ async fn main() -> Result<(), HandlerError> {
             let store = store.clone();
             async move {
                 match store.read(&key).await {
-                    Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Ok(Some(bytes)) => {
+                        String::from_utf8_lossy(bot_session::StoredBytes::parse(&bytes).payload())
+                            .into_owned()
+                    }
                     Ok(None) => "(none)".to_owned(),
                     Err(err) => format!("({err})"),
                 }

@@ -43,7 +43,8 @@ async fn sum_counts(store: &impl Storage, prefix: &str, ids: impl Iterator<Item 
     let mut sum = 0;
     for id in ids {
         if let Some(bytes) = store.read(&format!("{prefix}:{id}")).await.unwrap() {
-            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let value: serde_json::Value =
+                serde_json::from_slice(bot_session::StoredBytes::parse(&bytes).payload()).unwrap();
             sum += value["count"].as_u64().unwrap();
         }
     }

@@ -153,7 +153,8 @@ async fn sum_tallies(store: &dyn Storage) -> u64 {
     let mut sum = 0;
     for chat in 1..=CHATS {
         if let Some(bytes) = store.read(&format!("tally:{}", -chat)).await.unwrap() {
-            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let value: serde_json::Value =
+                serde_json::from_slice(bot_session::StoredBytes::parse(&bytes).payload()).unwrap();
             sum += value["count"].as_u64().unwrap();
         }
     }

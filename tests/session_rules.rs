@@ -43,11 +43,9 @@ fn stats(reads: u64, writes: u64, deletes: u64) -> StoreStats {
 }
 
 async fn stored(store: &impl Storage, key: &str) -> Option<String> {
-    store
-        .read(key)
-        .await
-        .unwrap()
-        .map(|bytes| String::from_utf8(bytes).unwrap())
+    store.read(key).await.unwrap().map(|bytes| {
+        String::from_utf8(bot_session::StoredBytes::parse(&bytes).payload().to_vec()).unwrap()
+    })
 }
 
 #[tokio::test]
@@ -703,4 +701,134 @@ async fn a_session_touched_before_its_middleware_ran_says_so() {
     without.handle_update(private(1, 7)).await.unwrap();
     let err = early.0.lock().unwrap().take().expect("the access failed");
     assert!(matches!(err, SessionError::NotRegistered { .. }), "{err:?}");
+}
+
+static INITIAL_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A session whose `initial` is observable, like one that stamps a creation time.
+#[derive(Session, Serialize, Deserialize, Debug, PartialEq)]
+#[session(key = "chat", initial = Stamped::fresh)]
+struct Stamped {
+    n: u64,
+}
+
+impl Stamped {
+    fn fresh() -> Self {
+        INITIAL_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Stamped { n: 0 }
+    }
+}
+
+#[tokio::test]
+async fn initial_runs_once_per_update_that_finds_no_session() {
+    // grammY's sequence: miss, mutate, read, clear, re-init.
+    let store = counting();
+    let bot = Composer::new()
+        .with(Stamped::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            let text = ctx
+                .update()
+                .and_then(|u| u.kind().message())
+                .and_then(|m| m.text.clone())
+                .unwrap_or_default();
+            match text.as_str() {
+                "mutate" | "again" => ctx.stamped()?.n += 1,
+                "clear" => ctx.stamped()?.clear(),
+                _ => {
+                    let _ = ctx.stamped()?.n;
+                }
+            }
+            Ok(())
+        });
+    let calls = || INITIAL_CALLS.load(std::sync::atomic::Ordering::SeqCst);
+    let mut seen = Vec::new();
+    for (id, text) in [
+        (1, "miss"),
+        (2, "mutate"),
+        (3, "read"),
+        (4, "clear"),
+        (5, "again"),
+    ] {
+        bot.handle_update(message(id, -40, 1, text)).await.unwrap();
+        seen.push(calls());
+    }
+    // Update 1 finds nothing and only reads (one call, nothing stored); 2 finds nothing (one
+    // call) and stores; 3 reads the stored value; 4 clears it without a fresh value; 5 finds
+    // nothing again (one call). Before, write-back and `clear()` called it again.
+    assert_eq!(seen, [1, 2, 2, 2, 3]);
+    assert_eq!(
+        stored(&store, "stamped:-40").await.as_deref(),
+        Some(r#"{"n":1}"#)
+    );
+}
+
+static MIGRATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[derive(Session, Serialize, Deserialize, Default, Debug, PartialEq)]
+#[session(key = "chat", version = 1, migrate = Renamed::upgrade)]
+struct Renamed {
+    total: u64,
+}
+
+impl Renamed {
+    fn upgrade(
+        version: u32,
+        stored: bot_session::StoredData<'_, Self>,
+    ) -> Result<Self, bot_session::HandlerError> {
+        MIGRATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        #[derive(Deserialize)]
+        struct V0 {
+            count: u64,
+        }
+        assert_eq!(version, 0);
+        let old: V0 = stored.decode()?;
+        Ok(Renamed { total: old.count })
+    }
+}
+
+#[tokio::test]
+async fn a_migrated_session_is_stored_in_the_new_version_even_when_only_read() {
+    let store = counting();
+    store
+        .write(
+            "renamed:-41",
+            &bot_session::StoredBytes::build(0, &[], br#"{"count":7}"#),
+            None,
+        )
+        .await
+        .unwrap();
+    let bot = Composer::new()
+        .with(Renamed::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            assert_eq!(ctx.renamed()?.total, 7);
+            Ok(())
+        });
+    bot.handle_update(message(1, -41, 1, "read")).await.unwrap();
+    let bytes = store.read("renamed:-41").await.unwrap().unwrap();
+    let parsed = bot_session::StoredBytes::parse(&bytes);
+    assert_eq!(
+        (parsed.version(), parsed.payload()),
+        (1, &br#"{"total":7}"#[..])
+    );
+    bot.handle_update(message(2, -41, 1, "read")).await.unwrap();
+    assert_eq!(MIGRATIONS.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_group_that_migrates_to_itself_touches_the_store_once() {
+    for update in [migrate_to(1, -500, -500), migrate_from(2, -500, -500)] {
+        let store = counting();
+        let bot = Composer::new()
+            .with(Counter::middleware(store.clone()))
+            .handler(async |ctx: Context| {
+                ctx.counter()?.count += 1;
+                Ok(())
+            });
+        bot.handle_update(update).await.unwrap();
+        assert_eq!(store.stats(), stats(1, 1, 0));
+        assert_eq!(
+            stored(&store, "counter:-500").await.as_deref(),
+            Some(r#"{"count":1}"#)
+        );
+    }
 }

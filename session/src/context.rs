@@ -138,7 +138,7 @@ impl Context {
     {
         let inner: Arc<Inner<dyn Any + Send + Sync>> = Arc::new(Inner {
             ids: update.session_ids(),
-            migration: update.chat_migration(),
+            migration: sane_migration(&update),
             kind: update.kind_name(),
             update_id: update.update_id(),
             ticket,
@@ -298,6 +298,21 @@ impl Context {
             None => false,
         }
     }
+}
+
+/// The update's chat migration, unless it names the chat itself on both sides: no real group
+/// migrates to its own id, and following such a notice would take one key twice.
+fn sane_migration(update: &impl SessionKeys) -> Option<ChatMigration> {
+    let migration = update.chat_migration()?;
+    if migration.from == migration.to {
+        tracing::warn!(
+            chat = migration.from,
+            kind = update.kind_name(),
+            "an update announces that a group migrated to its own chat id; the migration is ignored"
+        );
+        return None;
+    }
+    Some(migration)
 }
 
 impl std::fmt::Debug for Context {

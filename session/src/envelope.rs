@@ -1,13 +1,137 @@
-//! The schema-version header in front of stored session bytes.
+//! The headers in front of stored session bytes: the updates that changed the session, and
+//! the schema version.
 //!
-//! Version 0 (no `version` attribute) stores the bare codec payload, exactly what a JavaScript
-//! framework sharing the store would write. Later versions prefix it with a header, so data
-//! written before versioning was introduced still reads as version 0.
+//! Stored bytes are `[seen updates] [version] payload`, each header optional:
+//! - *seen updates*: the ids of the last updates that changed the session, so a redelivered
+//!   update is recognized and not applied twice. Written unless the middleware is set to
+//!   remember no updates (`remember_updates(0)`).
+//! - *version*: absent for version 0 (no `version` attribute), so a session of version 0 that
+//!   remembers no updates is the bare codec payload, exactly what a JavaScript framework
+//!   sharing the store would write, and data written before versioning reads as version 0.
 
 /// `0xFF` cannot start a JSON text and is rare at the start of binary payloads; the three
 /// letters make an accidental match vanishingly unlikely.
 const MAGIC: [u8; 4] = [0xFF, b'b', b's', b'v'];
 const HEADER_LEN: usize = MAGIC.len() + 4;
+/// Starts the seen-updates header, then a count byte and the ids: the newest as a zigzag
+/// varint, each older one as the zigzag varint of its distance from the one before (ids of
+/// one chat are close together, so most take a byte).
+const SEEN_MAGIC: [u8; 4] = [0xFF, b'b', b's', b'u'];
+
+/// The update ids a session's stored bytes remember, newest first.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Seen<'a> {
+    count: u8,
+    ids: &'a [u8],
+}
+
+impl Seen<'_> {
+    /// The remembered ids, newest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        let mut rest = self.ids;
+        let mut previous: Option<i64> = None;
+        (0..self.count).map_while(move |_| {
+            let (value, used) = read_varint(rest)?;
+            rest = &rest[used..];
+            let value = unzigzag(value);
+            let id = match previous {
+                None => value,
+                Some(previous) => previous.wrapping_sub(value),
+            };
+            previous = Some(id);
+            Some(id)
+        })
+    }
+
+    pub(crate) fn contains(&self, id: i64) -> bool {
+        self.iter().any(|seen| seen == id)
+    }
+}
+
+/// Splits stored bytes into the updates they remember and the rest (version header and
+/// payload). Bytes without the header remember nothing.
+pub(crate) fn split_seen(bytes: &[u8]) -> (Seen<'_>, &[u8]) {
+    let none = (Seen::default(), bytes);
+    if bytes.len() < SEEN_MAGIC.len() + 1 || bytes[..SEEN_MAGIC.len()] != SEEN_MAGIC {
+        return none;
+    }
+    let count = bytes[SEEN_MAGIC.len()];
+    let ids = &bytes[SEEN_MAGIC.len() + 1..];
+    let mut used = 0;
+    for _ in 0..count {
+        match read_varint(&ids[used..]) {
+            Some((_, n)) => used += n,
+            None => return none,
+        }
+    }
+    (
+        Seen {
+            count,
+            ids: &ids[..used],
+        },
+        &ids[used..],
+    )
+}
+
+/// The most update ids a session remembers.
+pub(crate) const MAX_REMEMBERED: usize = 16;
+/// The longest seen-updates header: magic, count, and a varint of at most 10 bytes per id.
+const SEEN_MAX_LEN: usize = SEEN_MAGIC.len() + 1 + 10 * MAX_REMEMBERED;
+
+/// A seen-updates header, built without a heap allocation.
+pub(crate) type SeenHeader = arrayvec::ArrayVec<u8, SEEN_MAX_LEN>;
+
+/// The seen-updates header for `newest`, then up to `remember - 1` of `previous` (which must
+/// not contain `newest`); empty when `remember` is 0.
+pub(crate) fn seen_header(newest: i64, previous: Seen<'_>, remember: usize) -> SeenHeader {
+    let mut out = SeenHeader::new();
+    let remember = remember.min(MAX_REMEMBERED);
+    if remember == 0 {
+        return out;
+    }
+    out.extend(SEEN_MAGIC);
+    let count_at = out.len();
+    out.push(0);
+    write_varint(zigzag(newest), &mut out);
+    let mut count = 1u8;
+    let mut last = newest;
+    for id in previous.iter().take(remember - 1) {
+        write_varint(zigzag(last.wrapping_sub(id)), &mut out);
+        last = id;
+        count += 1;
+    }
+    out[count_at] = count;
+    out
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+fn write_varint(mut value: u64, out: &mut SeenHeader) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// A varint and how many bytes it took; `None` when the bytes end inside it or it is longer
+/// than a `u64`'s.
+fn read_varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &byte) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
 
 /// Appends the header for `version` (nothing for version 0).
 pub(crate) fn write_header(version: u32, out: &mut Vec<u8>) {
@@ -47,6 +171,35 @@ mod tests {
         write_header(3, &mut out);
         out.extend_from_slice(b"{\"a\":1}");
         assert_eq!(split(&out), (3, &b"{\"a\":1}"[..]));
+    }
+
+    #[test]
+    fn seen_updates_round_trip_newest_first_and_bounded() {
+        let mut first = seen_header(1_000_005, Seen::default(), 3).to_vec();
+        write_header(2, &mut first);
+        first.extend_from_slice(b"{}");
+        let (seen, rest) = split_seen(&first);
+        assert_eq!(seen.iter().collect::<Vec<_>>(), [1_000_005]);
+        assert_eq!(split(rest), (2, &b"{}"[..]));
+        let second = seen_header(1_000_002, seen, 3);
+        let (seen, _) = split_seen(&second);
+        let third = seen_header(-7, seen, 3);
+        let (seen, _) = split_seen(&third);
+        let fourth = seen_header(i64::MAX, seen, 3);
+        let (seen, rest) = split_seen(&fourth);
+        assert_eq!(seen.iter().collect::<Vec<_>>(), [i64::MAX, -7, 1_000_002]);
+        assert!(seen.contains(-7) && !seen.contains(1_000_005));
+        assert!(rest.is_empty());
+        assert!(seen_header(1, Seen::default(), 0).is_empty());
+    }
+
+    #[test]
+    fn bytes_without_seen_updates_remember_nothing() {
+        for bytes in [&b"{\"count\":1}"[..], b"", b"\xFFbsu", b"\xFFbsu\x02\x80"] {
+            let (seen, rest) = split_seen(bytes);
+            assert_eq!(seen.iter().count(), 0);
+            assert_eq!(rest, bytes);
+        }
     }
 
     #[test]

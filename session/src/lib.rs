@@ -15,6 +15,7 @@ mod middleware;
 mod session;
 pub mod storage;
 mod storage_key;
+mod stored;
 mod sync;
 #[cfg(feature = "teloxide")]
 pub mod teloxide;
@@ -35,13 +36,14 @@ pub use ids::{ChatMigration, SessionIds, SessionKeys};
 pub use keys::KeyStrategy;
 pub use middleware::{SessionMiddleware, SessionMut};
 pub use session::{Session, StoredData};
-pub use storage::{CountingStorage, MemoryStorage, Storage, StoreStats};
+pub use storage::{Change, CountingStorage, Lease, LockedRead, MemoryStorage, Storage, StoreStats};
 #[cfg(feature = "postgres")]
 pub use storage::{PostgresBuilder, PostgresStorage};
 #[cfg(feature = "redis")]
 pub use storage::{RedisBuilder, RedisStorage};
 #[cfg(feature = "sqlite")]
 pub use storage::{SqliteBuilder, SqliteStorage};
+pub use stored::StoredBytes;
 pub use update::Update;
 
 /// What `#[derive(Session)]` expands to refers to; not a public API.

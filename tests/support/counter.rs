@@ -60,8 +60,8 @@ pub async fn stored_count(store: &dyn Storage, chat: i64) -> Option<u64> {
         .read(&format!("counter:{chat}"))
         .await
         .expect("read the counter")?;
-    // Schema version 0 stores the bare JSON.
-    let counter: Counter = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|err| panic!("stored counter is not whole JSON ({err}): {bytes:?}"));
+    let counter: Counter =
+        serde_json::from_slice(bot_session::StoredBytes::parse(&bytes).payload())
+            .unwrap_or_else(|err| panic!("stored counter is not whole JSON ({err}): {bytes:?}"));
     Some(counter.count)
 }

@@ -69,8 +69,9 @@ pub async fn stored_sum(
     for chat in 0..k {
         let key = format!("{prefix}:{}", stream::chat_id(chat));
         if let Some(bytes) = store.read(&key).await? {
-            let value: Counter = serde_json::from_slice(&bytes)
-                .map_err(|err| format!("{key} holds {bytes:?}, not a Counter: {err}"))?;
+            let value: Counter =
+                serde_json::from_slice(bot_session::StoredBytes::parse(&bytes).payload())
+                    .map_err(|err| format!("{key} holds {bytes:?}, not a Counter: {err}"))?;
             sum += value.count;
             sessions += 1;
         }

@@ -2,15 +2,19 @@
 //! versions, or starting from the initial value) and its value into bytes.
 
 use crate::codec::Codec;
+use crate::context::Context;
 use crate::envelope;
 use crate::error::SessionError;
 use crate::middleware::shared::Shared;
 use crate::middleware::state::{Loaded, Origin};
 use crate::session::{Session, StoredData};
 
-/// Turns stored bytes into the session value, migrating older schema versions.
+/// Turns stored bytes into the session value, migrating older schema versions. A session
+/// that remembers this very update (`ctx`'s) as one that changed it marks the update a
+/// redelivery and is read-only for it.
 pub(crate) fn decode<S: Session>(
     shared: &Shared<S>,
+    ctx: &Context,
     key: &str,
     stored: Option<Vec<u8>>,
 ) -> Result<Loaded<S>, SessionError> {
@@ -22,7 +26,12 @@ pub(crate) fn decode<S: Session>(
         encode(key, &value, &mut initial)?;
         return Ok(Loaded::new(Some(value), Origin::New(initial)));
     };
-    let (version, payload) = envelope::split(&bytes);
+    let (seen, rest) = envelope::split_seen(&bytes);
+    let redelivery = ctx.update_id().is_some_and(|id| seen.contains(id));
+    if redelivery {
+        ctx.mark_redelivery();
+    }
+    let (version, payload) = envelope::split(rest);
     let decoded = if version == S::VERSION {
         S::Codec::decode::<S>(payload).map_err(|source| SessionError::Decode {
             session: S::NAME,
@@ -60,6 +69,7 @@ pub(crate) fn decode<S: Session>(
     };
     let mut loaded = Loaded::new(Some(value), Origin::Stored(bytes));
     loaded.changed = migrated;
+    loaded.redelivery = redelivery;
     Ok(loaded)
 }
 

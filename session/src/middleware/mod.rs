@@ -106,6 +106,19 @@ impl<S: Session> SessionMiddleware<S> {
         self
     }
 
+    /// How many of the updates that last changed a session it remembers, so that an update
+    /// delivered again (Telegram redelivers when a webhook answer was lost, and a poller that
+    /// restarted re-reads unconfirmed updates) is recognized, across restarts and processes,
+    /// and not applied twice: the session is read-only for it and
+    /// [`Context::is_redelivery`] says so. Default 4, at most 16; the ids are stored with the
+    /// session in the same write, in a header before the payload (1–3 bytes an id). `0`
+    /// remembers none and stores the bare payload (as JavaScript session middlewares sharing
+    /// the store expect, for version-0 sessions).
+    pub fn remember_updates(mut self, count: usize) -> Self {
+        self.options().remember_updates = count.min(crate::envelope::MAX_REMEMBERED);
+        self
+    }
+
     /// How many keys of this session type are held or waited for right now, in this process
     /// (for monitoring: it drops back to zero when no update is in flight).
     pub fn keys_in_flight(&self) -> usize {
@@ -148,7 +161,7 @@ impl<S: Session> SessionMiddleware<S> {
     /// (measured on Redis with 64 updates in flight, where it took 4% of the client's time).
     async fn load_waiting(&self, ctx: &Context, key: StorageKey) -> HandlerResult {
         let (held, stored) = hold::take_key(&self.shared, ctx, &key, true).await?;
-        match load::decode(&self.shared, &key, stored) {
+        match load::decode(&self.shared, ctx, &key, stored) {
             Ok(loaded) => Ok(self.install(ctx, Slot::loaded(key, loaded, held))?),
             Err(err) => {
                 // Boxed: a rare path, whose future would otherwise make every load's larger.
@@ -177,7 +190,7 @@ impl<S: Session> SessionLayer for SessionMiddleware<S> {
         };
         let result =
             taken.and_then(
-                |(held, stored)| match load::decode(&self.shared, &key, stored) {
+                |(held, stored)| match load::decode(&self.shared, ctx, &key, stored) {
                     Ok(loaded) => Ok(Slot::loaded(key, loaded, held)),
                     Err(err) => {
                         hold::release(ctx, held);

@@ -18,6 +18,9 @@ pub(crate) struct Options {
     pub(crate) lease: Duration,
     pub(crate) lock_wait: Duration,
     pub(crate) migrate_chats: bool,
+    /// How many of the updates that last changed a session it remembers (0: none, and no
+    /// header in the stored bytes).
+    pub(crate) remember_updates: usize,
 }
 
 /// What every update's slot of one session type shares: the store, the settings and the
@@ -41,6 +44,11 @@ impl<S> Clone for Shared<S> {
     }
 }
 
+/// How many updates a session remembers by default: redeliveries come soon after the
+/// original (a lost webhook answer, a poller restarted before confirming), and each id costs
+/// the stored session a byte or three.
+pub(crate) const DEFAULT_REMEMBERED: usize = 4;
+
 impl<S: Session> Shared<S> {
     /// The store and settings of a new middleware for `S`, with `S`'s attributes as defaults.
     pub(crate) fn new(store: Arc<dyn Storage>) -> Self {
@@ -53,6 +61,7 @@ impl<S: Session> Shared<S> {
                 lease: Duration::from_secs(30),
                 lock_wait: Duration::from_secs(30),
                 migrate_chats: true,
+                remember_updates: DEFAULT_REMEMBERED,
             },
             locks: locks_of(TypeId::of::<S>()),
             session: PhantomData,

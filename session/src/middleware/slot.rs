@@ -126,7 +126,7 @@ impl<S: Session> Slot<S> {
         }
         let shared = self.shared()?;
         let (held, stored) = hold::take_key(shared, ctx, key, true).await?;
-        let loaded = match load::decode(shared, key, stored) {
+        let loaded = match load::decode(shared, ctx, key, stored) {
             Ok(loaded) => loaded,
             Err(err) => {
                 hold::give_back(shared, ctx, key, held).await;

@@ -18,6 +18,8 @@ pub(crate) struct Loaded<S> {
     pub(crate) changed: bool,
     /// `clear()` was called and nothing was assigned since: delete at write-back.
     pub(crate) cleared: bool,
+    /// The stored value already has this update's change: nothing is written for it.
+    pub(crate) redelivery: bool,
 }
 
 impl<S: Session> Loaded<S> {
@@ -28,6 +30,7 @@ impl<S: Session> Loaded<S> {
             origin,
             changed: false,
             cleared: false,
+            redelivery: false,
         }
     }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::composer::layer::{Outcome, Step};
 use crate::context::Context;
+use crate::envelope;
 use crate::error::SessionError;
 use crate::middleware::hold::{self, commit, storage_error};
 use crate::middleware::load::{ENCODE_BUFFER, encode};
@@ -31,7 +32,7 @@ pub(crate) fn finish<'a, S: Session>(
     let mut buffer = Vec::new();
     let planned = match loaded {
         Some(loaded) if writes(outcome, shared.options.write_on_error) => {
-            plan(shared, key, loaded, &mut buffer)
+            plan(shared, ctx.update_id(), key, loaded, &mut buffer)
         }
         _ => Ok(Planned::Nothing),
     };
@@ -83,8 +84,12 @@ fn writes(outcome: Outcome, write_on_error: bool) -> bool {
 /// value's for a new session): equal bytes mean nothing to write. Both live in `buffer`, the
 /// previous first, so one allocation serves both: for a stored session it is the buffer the
 /// bytes were read into, which has room after them (`hold::READ_BUFFER`).
+///
+/// The new bytes start with the ids of the updates that changed the session (this one first,
+/// see `envelope.rs`); the comparison leaves that header out.
 fn plan<S: Session>(
     shared: &Shared<S>,
+    update_id: Option<i64>,
     key: &str,
     mut loaded: Loaded<S>,
     buffer: &mut Vec<u8>,
@@ -100,7 +105,7 @@ fn plan<S: Session>(
             Origin::Stored(_) | Origin::Unread => Planned::Delete,
         });
     }
-    if !loaded.changed {
+    if !loaded.changed || loaded.redelivery {
         return Ok(unchanged);
     }
     let origin = std::mem::replace(&mut loaded.origin, Origin::Unread);
@@ -127,9 +132,16 @@ fn plan<S: Session>(
         }
     };
     let start = previous_len.unwrap_or(0);
+    let (seen, previous) = envelope::split_seen(&buffer[..start]);
+    let previous_at = start - previous.len();
+    let header = match update_id {
+        Some(id) => envelope::seen_header(id, seen, shared.options.remember_updates),
+        None => envelope::SeenHeader::new(),
+    };
+    buffer.extend_from_slice(&header);
+    let new_at = buffer.len();
     encode(key, loaded.value(), buffer)?;
-    let (previous, new) = buffer.split_at(start);
-    if previous_len.is_some() && previous == new {
+    if previous_len.is_some() && buffer[previous_at..start] == buffer[new_at..] {
         Ok(unchanged)
     } else {
         Ok(Planned::Write { start, ttl })

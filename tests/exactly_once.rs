@@ -1,0 +1,253 @@
+//! Every update applied at most once per session: a redelivered update (the same update id)
+//! is recognized by the sessions it changed, on every store, across restarts, and after a
+//! commit whose answer was lost.
+
+mod helpers;
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bot_session::{
+    Change, Composer, Context, Lease, LockedRead, MemoryStorage, Session, Storage, StorageError,
+    StorageOp, StoredBytes, async_trait,
+};
+use helpers::message;
+use serde::{Deserialize, Serialize};
+
+#[derive(Session, Serialize, Deserialize, Default)]
+#[session(key = "chat")]
+struct Tally {
+    count: u64,
+}
+
+/// Counts each update and records whether it was told it is a redelivery.
+fn bot(store: Arc<dyn Storage>, redeliveries: Arc<std::sync::atomic::AtomicU64>) -> Composer {
+    Composer::new()
+        .with(Tally::middleware(store))
+        .handler(move |ctx: Context| {
+            let redeliveries = Arc::clone(&redeliveries);
+            async move {
+                if ctx.is_redelivery() {
+                    redeliveries.fetch_add(1, Ordering::Relaxed);
+                }
+                ctx.tally()?.count += 1;
+                Ok(())
+            }
+        })
+}
+
+async fn count(store: &dyn Storage, chat: i64) -> u64 {
+    let bytes = store
+        .read(&format!("tally:{chat}"))
+        .await
+        .expect("read")
+        .expect("a stored tally");
+    let tally: Tally = serde_json::from_slice(StoredBytes::parse(&bytes).payload()).unwrap();
+    tally.count
+}
+
+/// The same update twice in a row, 20 copies of another at once, and a third update that
+/// changes the session in between: each counted once.
+async fn redeliveries_count_once(store: Arc<dyn Storage>, chat: i64) {
+    let told = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let bot = bot(Arc::clone(&store), Arc::clone(&told));
+    bot.handle_update(message(1001, chat, 7, "a"))
+        .await
+        .unwrap();
+    bot.handle_update(message(1001, chat, 7, "a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&*store, chat).await,
+        1,
+        "a repeated update counted twice"
+    );
+    assert_eq!(told.load(Ordering::Relaxed), 1);
+
+    let copies = (0..20).map(|_| message(1002, chat, 7, "b"));
+    let report = bot.run(copies, 20).await;
+    assert_eq!(report.failed, 0, "{:?}", report.first_error);
+    assert_eq!(
+        count(&*store, chat).await,
+        2,
+        "20 concurrent copies counted more than once"
+    );
+    assert_eq!(told.load(Ordering::Relaxed), 20);
+
+    // Out of order: an older update arriving after newer ones is still recognized.
+    bot.handle_update(message(1003, chat, 7, "c"))
+        .await
+        .unwrap();
+    bot.handle_update(message(1001, chat, 7, "a"))
+        .await
+        .unwrap();
+    assert_eq!(count(&*store, chat).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_counts_each_update_once() {
+    redeliveries_count_once(Arc::new(MemoryStorage::new()), -5).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_counts_each_update_once_also_after_a_restart() {
+    let dir = support::TempDir::new("exactly_once");
+    let path = dir.path().join("sessions.db");
+    let store: Arc<dyn Storage> = Arc::new(bot_session::SqliteStorage::open(&path).await.unwrap());
+    redeliveries_count_once(Arc::clone(&store), -5).await;
+    drop(store);
+    let reopened: Arc<dyn Storage> =
+        Arc::new(bot_session::SqliteStorage::open(&path).await.unwrap());
+    let told = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let bot = bot(Arc::clone(&reopened), Arc::clone(&told));
+    bot.handle_update(message(1003, -5, 7, "c")).await.unwrap();
+    assert_eq!(
+        count(&*reopened, -5).await,
+        3,
+        "counted again after a restart"
+    );
+    assert_eq!(told.load(Ordering::Relaxed), 1);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_counts_each_update_once_also_in_another_process() {
+    let Some(url) = support::server_url("BOT_SESSION_REDIS_URL", "redis") else {
+        return;
+    };
+    let prefix = format!("{}:", support::unique("exactly_once"));
+    let connect = || async {
+        let store = bot_session::RedisStorage::builder(&url)
+            .key_prefix(prefix.clone())
+            .connect()
+            .await
+            .expect("connect to redis");
+        Arc::new(store) as Arc<dyn Storage>
+    };
+    redeliveries_count_once(connect().await, -6).await;
+    // A second client stands for another bot process, or the same bot after a restart.
+    let other = connect().await;
+    let told = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    bot(Arc::clone(&other), Arc::clone(&told))
+        .handle_update(message(1003, -6, 7, "c"))
+        .await
+        .unwrap();
+    assert_eq!(count(&*other, -6).await, 3);
+    support::redis_server::delete_prefix(&url, &prefix);
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_counts_each_update_once_also_in_another_process() {
+    let Some(url) = support::server_url("BOT_SESSION_POSTGRES_URL", "PostgreSQL") else {
+        return;
+    };
+    let table = support::unique("exactly_once");
+    let connect = || async {
+        let store = bot_session::PostgresStorage::builder(&url)
+            .table(&table)
+            .connect()
+            .await
+            .expect("connect to postgres");
+        Arc::new(store) as Arc<dyn Storage>
+    };
+    redeliveries_count_once(connect().await, -7).await;
+    let other = connect().await;
+    let told = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    bot(Arc::clone(&other), Arc::clone(&told))
+        .handle_update(message(1003, -7, 7, "c"))
+        .await
+        .unwrap();
+    assert_eq!(count(&*other, -7).await, 3);
+}
+
+/// A store whose next commit is applied but answered with a lost connection, as when the
+/// network fails between the request and its reply.
+struct AnswerLost {
+    inner: MemoryStorage,
+    cut_next_commit: AtomicBool,
+}
+
+#[async_trait]
+impl Storage for AnswerLost {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.read(key).await
+    }
+    async fn write(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StorageError> {
+        self.inner.write(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.inner.delete(key).await
+    }
+    async fn lock_and_read(
+        &self,
+        key: &str,
+        ticket: u64,
+        lease: Duration,
+    ) -> Result<LockedRead, StorageError> {
+        self.inner.lock_and_read(key, ticket, lease).await
+    }
+    async fn commit(
+        &self,
+        key: &str,
+        lease: Option<Lease>,
+        change: Change<'_>,
+    ) -> Result<(), StorageError> {
+        self.inner.commit(key, lease, change).await?;
+        if self.cut_next_commit.swap(false, Ordering::SeqCst) {
+            return Err(StorageError::in_doubt(
+                "flaky",
+                StorageOp::Commit,
+                "connection reset by peer",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_update_retried_after_a_commit_in_doubt_counts_once() {
+    let store = Arc::new(AnswerLost {
+        inner: MemoryStorage::new(),
+        cut_next_commit: AtomicBool::new(true),
+    });
+    let told = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let bot = bot(store.clone(), Arc::clone(&told));
+    let err = bot
+        .handle_update(message(2001, -8, 7, "a"))
+        .await
+        .expect_err("the commit's answer was lost");
+    let text = err.to_string();
+    assert!(text.contains("may or may not have been applied"), "{text}");
+    assert!(!text.contains("nothing was written"), "{text}");
+    // The bot retries the update it could not confirm: it is recognized, not counted again.
+    bot.handle_update(message(2001, -8, 7, "a")).await.unwrap();
+    assert_eq!(count(&*store, -8).await, 1);
+    assert_eq!(told.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn remembering_no_updates_stores_the_bare_payload() {
+    let store = MemoryStorage::new();
+    let bot = Composer::new()
+        .with(Tally::middleware(store.clone()).remember_updates(0))
+        .handler(async |ctx: Context| {
+            ctx.tally()?.count += 1;
+            Ok(())
+        });
+    bot.handle_update(message(1, -9, 7, "a")).await.unwrap();
+    bot.handle_update(message(1, -9, 7, "a")).await.unwrap();
+    let bytes = store.read("tally:-9").await.unwrap().unwrap();
+    assert_eq!(bytes, br#"{"count":2}"#);
+}
