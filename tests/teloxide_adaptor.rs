@@ -98,7 +98,8 @@ fn stats(reads: u64, writes: u64, deletes: u64) -> StoreStats {
 
 async fn stored(store: &impl Storage, key: &str) -> Option<String> {
     let bytes = store.read(key).await.expect("the memory store reads")?;
-    Some(String::from_utf8(bytes).expect("JSON sessions are UTF-8"))
+    let payload = bot_session::StoredBytes::parse(&bytes).payload().to_vec();
+    Some(String::from_utf8(payload).expect("JSON sessions are UTF-8"))
 }
 
 /// The same update as teloxide parses it. Through the JSON text, whose fields keep their
