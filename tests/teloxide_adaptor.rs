@@ -187,6 +187,7 @@ async fn eager_reads_once_before_the_endpoint_and_writes_changes() {
 }
 
 #[tokio::test]
+#[allow(clippy::almost_swapped)] // the point: a mutable access that changes nothing
 async fn the_update_is_the_context_s_and_unchanged_values_are_not_written() {
     let store = counting();
     let sessions = Sessions::new().with(Counter::middleware(store.clone()));
