@@ -96,6 +96,27 @@ fn stats(reads: u64, writes: u64, deletes: u64) -> StoreStats {
     }
 }
 
+/// A store whose chat 7 has counted to 5 (bare JSON, as an older version stored it).
+async fn counter_at_five() -> CountingStorage<MemoryStorage> {
+    let store = counting();
+    store
+        .inner()
+        .write("counter:7", br#"{"count":5}"#, None)
+        .await
+        .expect("the memory store writes");
+    store
+}
+
+fn counter_and_prefs(store: &CountingStorage<MemoryStorage>) -> Sessions {
+    Sessions::new()
+        .with(Counter::middleware(store.clone()))
+        .with(UserPrefs::middleware(store.clone()))
+}
+
+async fn assert_stored(store: &impl Storage, key: &str, json: &str) {
+    assert_eq!(stored(store, key).await.as_deref(), Some(json), "{key}");
+}
+
 async fn stored(store: &impl Storage, key: &str) -> Option<String> {
     let bytes = store.read(key).await.expect("the memory store reads")?;
     let payload = bot_session::StoredBytes::parse(&bytes).payload().to_vec();
@@ -168,10 +189,7 @@ async fn eager_reads_once_before_the_endpoint_and_writes_changes() {
     );
     handle(&bot, private(1, 7)).await.unwrap();
     assert_eq!(store.stats(), stats(1, 1, 0));
-    assert_eq!(
-        stored(store.inner(), "counter:7").await.unwrap(),
-        r#"{"count":2}"#
-    );
+    assert_stored(store.inner(), "counter:7", r#"{"count":2}"#).await;
 
     let idle = message_tree(
         &sessions,
@@ -238,23 +256,13 @@ async fn lazy_untouched_costs_nothing_and_loads_once() {
     );
     handle(&touched, private(2, 7)).await.unwrap();
     assert_eq!(store.stats(), stats(1, 1, 0));
-    assert_eq!(
-        stored(store.inner(), "prefs:7").await.unwrap(),
-        r#"{"lang":"xxx"}"#
-    );
+    assert_stored(store.inner(), "prefs:7", r#"{"lang":"xxx"}"#).await;
 }
 
 #[tokio::test]
 async fn clear_deletes_and_replace_overwrites() {
-    let store = counting();
-    store
-        .inner()
-        .write("counter:7", br#"{"count":5}"#, None)
-        .await
-        .unwrap();
-    let sessions = Sessions::new()
-        .with(Counter::middleware(store.clone()))
-        .with(UserPrefs::middleware(store.clone()));
+    let store = counter_at_five().await;
+    let sessions = counter_and_prefs(&store);
     let clear = message_tree(
         &sessions,
         dptree::endpoint(|ctx: Context| async move {
@@ -287,10 +295,7 @@ async fn clear_deletes_and_replace_overwrites() {
     store.reset();
     handle(&replace, private(2, 7)).await.unwrap();
     assert_eq!(store.stats(), stats(1, 1, 0));
-    assert_eq!(
-        stored(store.inner(), "counter:7").await.unwrap(),
-        r#"{"count":42}"#
-    );
+    assert_stored(store.inner(), "counter:7", r#"{"count":42}"#).await;
 }
 
 /// Touches both sessions, then fails with the bot's own error.
@@ -304,23 +309,13 @@ fn failing_endpoint() -> UpdateHandler<BotError> {
 
 #[tokio::test]
 async fn an_endpoint_error_writes_nothing_unless_opted_in_and_reaches_teloxide_unchanged() {
-    let store = counting();
-    store
-        .inner()
-        .write("counter:7", br#"{"count":5}"#, None)
-        .await
-        .unwrap();
-    let sessions = Sessions::new()
-        .with(Counter::middleware(store.clone()))
-        .with(UserPrefs::middleware(store.clone()));
+    let store = counter_at_five().await;
+    let sessions = counter_and_prefs(&store);
     let bot = message_tree(&sessions, failing_endpoint());
     let err = handle(&bot, private(1, 7)).await.unwrap_err();
     assert!(matches!(err, BotError::Refused), "{err:?}");
     assert_eq!(store.stats(), stats(2, 0, 0));
-    assert_eq!(
-        stored(store.inner(), "counter:7").await.unwrap(),
-        r#"{"count":5}"#
-    );
+    assert_stored(store.inner(), "counter:7", r#"{"count":5}"#).await;
 
     let opted_in = Sessions::new()
         .with(Counter::middleware(store.clone()).write_on_error(true))
@@ -336,10 +331,7 @@ async fn an_endpoint_error_writes_nothing_unless_opted_in_and_reaches_teloxide_u
         stats(2, 1, 0),
         "only the opted-in session is written"
     );
-    assert_eq!(
-        stored(store.inner(), "counter:7").await.unwrap(),
-        r#"{"count":6}"#
-    );
+    assert_stored(store.inner(), "counter:7", r#"{"count":6}"#).await;
 }
 
 /// A branch that touches the sessions and then does not handle the update: nothing is
@@ -423,9 +415,7 @@ async fn after_commit_effects_run_only_once_the_update_is_stored() {
 #[tokio::test]
 async fn updates_without_the_ids_are_no_key_and_other_sessions_work() {
     let store = counting();
-    let sessions = Sessions::new()
-        .with(Counter::middleware(store.clone()))
-        .with(UserPrefs::middleware(store.clone()));
+    let sessions = counter_and_prefs(&store);
     let bot = Update::filter_inline_query().chain(sessions.wrap(dptree::endpoint(
         |ctx: Context| async move {
             let err = ctx.counter().unwrap_err();
@@ -497,16 +487,10 @@ async fn ttl_is_refreshed_on_use_and_expires_untouched_sessions() {
     );
     clock.advance(Duration::from_secs(50));
     handle(&bump, private(3, 7)).await.unwrap();
-    assert_eq!(
-        stored(store.inner(), "expiring:7").await.unwrap(),
-        r#"{"hits":2}"#
-    );
+    assert_stored(store.inner(), "expiring:7", r#"{"hits":2}"#).await;
     clock.advance(Duration::from_secs(61));
     handle(&bump, private(4, 7)).await.unwrap();
-    assert_eq!(
-        stored(store.inner(), "expiring:7").await.unwrap(),
-        r#"{"hits":1}"#
-    );
+    assert_stored(store.inner(), "expiring:7", r#"{"hits":1}"#).await;
 }
 
 #[tokio::test]
@@ -563,18 +547,12 @@ async fn group_sessions_follow_the_supergroup() {
     let announcement = teloxide_update(helpers::migrate_to(4, -42, -10042));
     handle(&bot, announcement).await.unwrap();
     assert_eq!(stored(&store, "counter:-42").await, None);
-    assert_eq!(
-        stored(&store, "counter:-10042").await.unwrap(),
-        r#"{"count":4}"#
-    );
+    assert_stored(&store, "counter:-10042", r#"{"count":4}"#).await;
     handle(&bot, teloxide_update(helpers::migrate_from(5, -42, -10042)))
         .await
         .unwrap();
     handle(&bot, message(6, -10042, 1)).await.unwrap();
-    assert_eq!(
-        stored(&store, "counter:-10042").await.unwrap(),
-        r#"{"count":6}"#
-    );
+    assert_stored(&store, "counter:-10042", r#"{"count":6}"#).await;
 }
 
 #[tokio::test]
@@ -604,10 +582,7 @@ async fn the_fixture_migration_moves_the_group_s_counter() {
         .await
         .unwrap();
     assert_eq!(stored(&store, "counter:-4012398765").await, None);
-    assert_eq!(
-        stored(&store, "counter:-1004012398765").await.unwrap(),
-        r#"{"count":10}"#
-    );
+    assert_stored(&store, "counter:-1004012398765", r#"{"count":10}"#).await;
 }
 
 /// Each update touches its chat's and its user's lazy session in an order that depends on
@@ -825,10 +800,7 @@ async fn dispatcher_counts_one_chat_exactly(all_concurrent: bool) {
         .collect();
     counts.sort_unstable();
     assert_eq!(counts, (1..=UPDATES as u64).collect::<Vec<_>>());
-    assert_eq!(
-        stored(&store, "counter:5").await.unwrap(),
-        r#"{"count":100}"#
-    );
+    assert_stored(&store, "counter:5", r#"{"count":100}"#).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
