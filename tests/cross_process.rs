@@ -1,4 +1,5 @@
-//! No lost updates across bot processes that share Redis or PostgreSQL.
+//! No lost updates across bot processes that share Redis (one server, or a Redis Cluster) or
+//! PostgreSQL.
 //!
 //! Each test spawns worker processes: this same test binary, re-run with only the ignored
 //! `cross_process_worker` test selected and its task in `BOT_SESSION_WORKER`. A worker handles
@@ -35,7 +36,11 @@ const IN_FLIGHT: usize = 64;
 fn server_url(backend: &str) -> Option<String> {
     match backend {
         "redis" => support::server_url("BOT_SESSION_REDIS_URL", "redis-server"),
-        _ => support::server_url("BOT_SESSION_POSTGRES_URL", "PostgreSQL"),
+        // The nodes, comma-separated.
+        "redis-cluster" => support::server_url("BOT_SESSION_REDIS_CLUSTER_URLS", "a Redis Cluster"),
+        "postgres_tls" => support::postgres::tls_url_with_root_cert(),
+        "postgres_pgbouncer" => support::postgres::pgbouncer_url(),
+        _ => support::postgres::plain_url(),
     }
 }
 
@@ -49,10 +54,19 @@ async fn connect(backend: &str, url: &str, namespace: &str) -> Arc<dyn Storage> 
                 .await
                 .expect("connect to redis"),
         ),
+        #[cfg(feature = "redis")]
+        "redis-cluster" => Arc::new(
+            bot_session::RedisStorage::cluster(url.split(','))
+                .key_prefix(format!("{namespace}:"))
+                .connect()
+                .await
+                .expect("connect to the redis cluster"),
+        ),
         #[cfg(feature = "postgres")]
-        "postgres" => Arc::new(
+        "postgres" | "postgres_tls" | "postgres_pgbouncer" => Arc::new(
             bot_session::PostgresStorage::builder(url)
                 .table(namespace)
+                .prepared_statements(backend != "postgres_pgbouncer")
                 .connect()
                 .await
                 .expect("connect to postgres"),
@@ -275,10 +289,30 @@ async fn redis_killed_worker_loses_nothing_acknowledged() {
     killed_worker_loses_nothing_acknowledged("redis").await;
 }
 
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_four_processes_lose_nothing() {
+    four_processes_lose_nothing("redis-cluster").await;
+}
+
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_four_processes_lose_nothing() {
     four_processes_lose_nothing("postgres").await;
+}
+
+/// The same over TLS (`sslmode=verify-full`, the CA as `sslrootcert`).
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_tls_four_processes_lose_nothing() {
+    four_processes_lose_nothing("postgres_tls").await;
+}
+
+/// The same through PgBouncer in transaction mode, without named prepared statements.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_behind_pgbouncer_four_processes_lose_nothing() {
+    four_processes_lose_nothing("postgres_pgbouncer").await;
 }
 
 #[cfg(feature = "postgres")]

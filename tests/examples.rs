@@ -489,28 +489,29 @@ fn counter_reports_a_bad_line_and_goes_on() {
             r#"{{"update_id":{id},"message":{{"message_id":{id},"from":{{"id":7,"is_bot":false,"first_name":"B"}},"chat":{{"id":7,"type":"private"}},"date":1718000000,"text":"hi"}}}}"#
         )
     };
+    // A valid update, but over the webhook's body cap (Telegram never sends one); and serde's
+    // sequence form of a struct, which Telegram never sends either.
+    let huge = good(3).replace("\"hi\"", &format!("\"{}\"", "a".repeat(1 << 20)));
     let input = format!(
-        "{}\n{{\"update_id\": \n{}\nnot json at all\n",
+        "{}\n{{\"update_id\": \n{}\nnot json at all\n{huge}\n[42]\n",
         good(1),
         good(2)
     );
     let run = run("counter", &["--storage", "memory"], None, Some(&input));
     assert!(!run.success, "a run with bad lines exits with an error");
-    assert!(
-        run.stderr.contains("line 2: not a Telegram update"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("line 4: not a Telegram update"),
-        "{}",
-        run.stderr
-    );
+    for refused in [
+        "line 2: not a Telegram update",
+        "line 4: not a Telegram update",
+        "line 5: longer than 1024 KiB",
+        "line 6: not a Telegram update (expected a JSON object)",
+    ] {
+        assert!(run.stderr.contains(refused), "{refused}: {}", run.stderr);
+    }
     assert_eq!(
         run.stdout,
         "chat_id=7 text=\"Message #1 in this chat\"\nchat_id=7 text=\"Message #2 in this chat\"\n"
     );
-    assert!(summary_line(&run.stderr, "handled ").contains("2 malformed lines skipped"));
+    assert!(summary_line(&run.stderr, "handled ").contains("4 malformed lines skipped"));
 }
 
 #[tokio::test]
@@ -558,6 +559,53 @@ async fn counter_reports_a_failed_update_and_goes_on() {
             "chat_id=8 text=\"Message #1 in this chat\"\nchat_id=8 text=\"Message #2 in this chat\"\n"
         );
         assert!(summary_line(&run.stderr, "handled ").contains("2 replies, 2 failed"));
+    }
+}
+
+/// A store that reads but cannot write, as on a full disk: every update is handled, and
+/// every write-back fails. No reply may go out for an update whose count was not stored.
+#[tokio::test]
+async fn counter_sends_no_reply_for_an_update_it_could_not_store() {
+    #[cfg(not(feature = "sqlite"))]
+    eprintln!("skipped: built without the sqlite feature");
+    #[cfg(feature = "sqlite")]
+    {
+        let dir = TempDir::new("counter-readonly");
+        let db = dir.path().join("sessions.db");
+        drop(bot_session::SqliteStorage::open(&db).await.unwrap());
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER full_disk_insert BEFORE INSERT ON sessions
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;
+             CREATE TRIGGER full_disk_update BEFORE UPDATE ON sessions
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+        drop(conn);
+        let storage = format!("sqlite:{}", db.display());
+        let input = std::fs::read_to_string(shipped_updates()).unwrap();
+        let input: String = input
+            .lines()
+            .take(20)
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let run = run("counter", &["--storage", &storage], None, Some(&input));
+        assert!(
+            !run.success,
+            "a run whose writes all fail exits with an error"
+        );
+        assert_eq!(
+            run.stdout, "",
+            "replies were sent for updates that were not stored"
+        );
+        assert!(
+            run.stderr.contains("failed:") && run.stderr.contains("disk is full"),
+            "{}",
+            run.stderr
+        );
+        let handled = summary_line(&run.stderr, "handled ");
+        assert!(handled.contains(" 0 replies, "), "{handled}");
+        assert!(!handled.contains(", 0 failed"), "{handled}");
     }
 }
 
@@ -627,8 +675,28 @@ fn counter_explains_bad_options() {
         "{}",
         bad.stderr
     );
+    for refused in ["0", "10001", "many"] {
+        let bad = run("counter", &["--concurrency", refused], None, None);
+        assert!(!bad.success);
+        assert!(
+            bad.stderr.contains(&format!(
+                "--concurrency {refused}: needs a whole number from 1 to 10000"
+            )),
+            "{}",
+            bad.stderr
+        );
+    }
+    let poll = run("counter", &["--poll"], None, None);
+    assert!(!poll.success);
+    let expected = if cfg!(feature = "teloxide") {
+        "--poll needs BOT_TOKEN in the environment"
+    } else {
+        "--features teloxide -- --poll"
+    };
+    assert!(poll.stderr.contains(expected), "{}", poll.stderr);
     let help = run_ok("counter", &["--help"], None);
     assert!(help.stdout.contains("--storage STORE"));
+    assert!(help.stdout.contains("at most 1 MiB"), "{}", help.stdout);
 }
 
 // ---------------------------------------------------------------------------------------------

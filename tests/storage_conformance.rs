@@ -1,9 +1,12 @@
 //! Every store against the same conformance suite (`tests/conformance/`).
 //!
 //! Memory and SQLite always run. Redis and PostgreSQL run against the servers named by
-//! `BOT_SESSION_REDIS_URL` and `BOT_SESSION_POSTGRES_URL` (`.ci/run` starts both; locally,
+//! `BOT_SESSION_REDIS_URL` and `BOT_SESSION_POSTGRES_URL`, Redis also over TLS
+//! (`BOT_SESSION_REDIS_TLS_URL`, `BOT_SESSION_REDIS_TLS_CA`) and as a cluster
+//! (`BOT_SESSION_REDIS_CLUSTER_URLS`) (`.ci/run` starts them all; locally,
 //! `scripts/with-services cargo test --all-features`); without a URL they are skipped locally
-//! and fail in CI. Each test gets a fresh store: its own SQLite file, Redis key prefix or
+//! and fail in CI. PostgreSQL also runs over TLS (`BOT_SESSION_POSTGRES_TLS_URL`) and behind
+//! PgBouncer in transaction mode (`BOT_SESSION_PGBOUNCER_URL`). Each test gets a fresh store: its own SQLite file, Redis key prefix or
 //! PostgreSQL table.
 
 mod conformance;
@@ -51,6 +54,7 @@ macro_rules! storage_suite {
 }
 
 /// The properties of stores shared between processes.
+#[cfg(any(feature = "redis", feature = "postgres"))]
 macro_rules! lease_suite {
     ($backend:ident, $make:path) => {
         suite!(
@@ -153,7 +157,7 @@ mod sqlite {
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
-    use bot_session::storage::RedisStorage;
+    use bot_session::storage::{LockedRead, RedisStorage};
     use std::sync::Arc;
 
     pub async fn server(test: &str) -> Option<(Subject, Guard)> {
@@ -230,6 +234,194 @@ mod redis {
         ]
     );
 
+    /// The TLS-only server of `scripts/services.sh`, trusting its throwaway CA.
+    fn tls_settings() -> Option<(String, String)> {
+        let url = support::server_url("BOT_SESSION_REDIS_TLS_URL", "redis-server over TLS")?;
+        let ca = support::server_url("BOT_SESSION_REDIS_TLS_CA", "redis-server over TLS")?;
+        Some((url, ca))
+    }
+
+    /// Over TLS. The keys are left behind: the server is the throwaway one of
+    /// `scripts/services.sh`, which the plain-TCP clean-up cannot reach.
+    pub async fn tls_server(test: &str) -> Option<(Subject, Guard)> {
+        let (url, ca) = tls_settings()?;
+        let prefix = format!("{}:", support::unique(&format!("tls_{test}")));
+        let connect = || async {
+            RedisStorage::builder(&url)
+                .ca_certificate_file(&ca)
+                .key_prefix(prefix.clone())
+                .connect()
+                .await
+                .unwrap_or_else(|err| panic!("connect to {url}: {err}"))
+        };
+        let (store, peer) = (connect().await, connect().await);
+        Some((
+            Subject {
+                store: Arc::new(store),
+                time: Time::Real,
+                peer: Some(Arc::new(peer)),
+            },
+            Box::new(()),
+        ))
+    }
+
+    storage_suite!(tls, crate::redis::tls_server);
+    lease_suite!(tls_leases, crate::redis::tls_server);
+
+    /// A Redis Cluster of three masters with a replica each.
+    pub async fn cluster(test: &str) -> Option<(Subject, Guard)> {
+        let urls = support::redis_cluster::urls()?;
+        let prefix = format!("{}:", support::unique(&format!("cluster_{test}")));
+        let connect = || async {
+            RedisStorage::cluster(urls.clone())
+                .key_prefix(prefix.clone())
+                .connect()
+                .await
+                .unwrap_or_else(|err| panic!("connect to the cluster at {urls:?}: {err}"))
+        };
+        let (store, peer) = (connect().await, connect().await);
+        Some((
+            Subject {
+                store: Arc::new(store),
+                time: Time::Real,
+                peer: Some(Arc::new(peer)),
+            },
+            Box::new(DeleteClusterPrefix { urls, prefix }),
+        ))
+    }
+
+    /// Deletes the test's keys from every master when the test is over.
+    struct DeleteClusterPrefix {
+        urls: Vec<String>,
+        prefix: String,
+    }
+
+    impl Drop for DeleteClusterPrefix {
+        fn drop(&mut self) {
+            support::redis_cluster::delete_prefix_everywhere(&self.urls, &self.prefix);
+        }
+    }
+
+    storage_suite!(cluster_suite, crate::redis::cluster);
+    lease_suite!(cluster_leases, crate::redis::cluster);
+
+    #[tokio::test]
+    async fn a_wrong_ca_fails_clearly_naming_the_server() {
+        use bot_session::{StorageErrorKind, StorageOp};
+        let Some((url, _)) = tls_settings() else {
+            return;
+        };
+        // A CA of its own, which never signed the server's certificate.
+        let dir = support::TempDir::new("wrong_ca");
+        let wrong_ca = dir.path().join("other-ca.crt");
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=not the server's CA", "-keyout"])
+            .arg(dir.path().join("other-ca.key"))
+            .arg("-out")
+            .arg(&wrong_ca)
+            .output()
+            .expect("run openssl (scripts/services.sh needs it too)");
+        assert!(made.status.success(), "openssl: {made:?}");
+        let err = RedisStorage::builder(&url)
+            .ca_certificate_file(&wrong_ca)
+            .reconnect_attempts(0)
+            .connect()
+            .await
+            .expect_err("a server certificate the CA never signed was accepted");
+        assert_eq!((err.store(), err.op()), ("redis", StorageOp::Open));
+        assert_eq!(err.kind(), StorageErrorKind::Invalid, "{err}");
+        let message = err.to_string();
+        let port = support::redis_cluster::port(&url);
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(message.contains("certificate"), "{message}");
+        assert!(
+            message.contains(&wrong_ca.display().to_string()),
+            "{message}"
+        );
+
+        // Without the CA the system's trust store does not know the throwaway CA either.
+        let err = RedisStorage::builder(&url)
+            .reconnect_attempts(0)
+            .connect()
+            .await
+            .expect_err("a throwaway CA's certificate was trusted by the system store");
+        assert_eq!(err.kind(), StorageErrorKind::Invalid, "{err}");
+
+        // A CA for a plain `redis://` URL is a mistake, not silently ignored.
+        let plain = url.replacen("rediss://", "redis://", 1);
+        let err = RedisStorage::builder(&plain)
+            .ca_certificate_file(&wrong_ca)
+            .connect()
+            .await
+            .expect_err("a CA certificate for a plain URL");
+        assert!(err.to_string().contains("rediss://"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn cluster_keys_share_a_slot_with_their_lease_in_braces() {
+        use bot_session::Storage;
+        use bot_session::storage::Change;
+        use std::time::Duration;
+        let Some(urls) = support::redis_cluster::urls() else {
+            return;
+        };
+        let prefix = support::unique("tagged") + ":";
+        let _clean = DeleteClusterPrefix {
+            urls: urls.clone(),
+            prefix: prefix.clone(),
+        };
+        let store = RedisStorage::cluster(urls.clone())
+            .key_prefix(prefix.clone())
+            .connect()
+            .await
+            .expect("connect to the cluster");
+        store.write("counter:7", b"1", None).await.expect("write");
+        let port = support::redis_cluster::port(&urls[0]);
+        let key = format!("{{{prefix}counter:7}}");
+        let slot = support::redis_server::command(port, None, &["CLUSTER", "KEYSLOT", &key]);
+        let lease_key = format!("{key}\0lease");
+        let lease_slot =
+            support::redis_server::command(port, None, &["CLUSTER", "KEYSLOT", &lease_key]);
+        assert_eq!(
+            slot, lease_slot,
+            "a session and its lease in different slots"
+        );
+        // The session is stored under exactly that key, on the master serving its slot.
+        let LockedRead::Acquired { lease, value } = store
+            .lock_and_read("counter:7", 1, Duration::from_secs(30))
+            .await
+            .expect("lock")
+        else {
+            panic!("the key is busy with nothing in flight");
+        };
+        assert_eq!(value.as_deref(), Some(&b"1"[..]));
+        store
+            .commit("counter:7", lease, Change::Write(b"2", None))
+            .await
+            .expect("commit");
+        let found = support::redis_cluster::nodes(port)
+            .into_iter()
+            .filter(|node| node.is_master)
+            .map(|node| support::redis_server::command(node.port, None, &["GET", &key]))
+            .filter(|reply| reply == "2")
+            .count();
+        assert_eq!(found, 1, "`{key}` is not on exactly one master");
+
+        // A key that would make an empty hash tag is refused, not split from its lease.
+        let bare = RedisStorage::cluster(urls.clone())
+            .connect()
+            .await
+            .expect("connect to the cluster");
+        let err = bare
+            .write("}odd", b"x", None)
+            .await
+            .expect_err("an empty hash tag");
+        assert_eq!(err.kind(), bot_session::StorageErrorKind::Invalid, "{err}");
+    }
+
     #[tokio::test]
     async fn key_prefixes_keep_stores_apart() {
         let Some(url) = support::server_url("BOT_SESSION_REDIS_URL", "redis") else {
@@ -277,49 +469,27 @@ mod redis {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use bot_session::storage::PostgresStorage;
+    use bot_session::storage::{PostgresBuilder, PostgresStorage};
     use std::sync::Arc;
+    use support::postgres::TempTable;
 
-    /// Drops the test's table when the test is over.
-    struct DropTable {
+    /// Two stores of one fresh table reached through `url` (settings from `configure`), and
+    /// the guard that drops the table through the plain server.
+    async fn subject(
+        test: &str,
         url: String,
-        table: String,
-    }
-
-    impl Drop for DropTable {
-        fn drop(&mut self) {
-            let (url, table) = (self.url.clone(), self.table.clone());
-            // Drop runs inside the test's runtime: use a thread with its own small runtime.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                runtime.block_on(async {
-                    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                        .await
-                        .ok()?;
-                    tokio::spawn(connection);
-                    client
-                        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
-                        .await
-                        .ok()
-                })
-            })
-            .join();
-        }
-    }
-
-    pub async fn server(test: &str) -> Option<(Subject, Guard)> {
-        let url = support::server_url("BOT_SESSION_POSTGRES_URL", "postgres")?;
+        configure: fn(PostgresBuilder) -> PostgresBuilder,
+    ) -> Option<(Subject, Guard)> {
         let table = support::unique("conformance");
         let connect = || async {
-            PostgresStorage::builder(&url)
-                .table(table.clone())
-                .pool_size(8)
-                .connect()
-                .await
-                .unwrap_or_else(|err| panic!("connect to postgres for {test}: {err}"))
+            configure(
+                PostgresStorage::builder(&url)
+                    .table(table.clone())
+                    .pool_size(8),
+            )
+            .connect()
+            .await
+            .unwrap_or_else(|err| panic!("connect to postgres for {test}: {err}"))
         };
         let store = connect().await;
         let peer = connect().await;
@@ -330,12 +500,40 @@ mod postgres {
                 time: Time::Real,
                 peer: Some(Arc::new(peer)),
             },
-            Box::new(DropTable { url, table }),
+            Box::new(TempTable::new(table)),
         ))
+    }
+
+    pub async fn server(test: &str) -> Option<(Subject, Guard)> {
+        subject(test, support::postgres::plain_url()?, |builder| builder).await
+    }
+
+    /// Over TLS with `sslmode=verify-full`, the CA given as `sslrootcert` in the URL.
+    pub async fn tls(test: &str) -> Option<(Subject, Guard)> {
+        support::postgres::plain_url()?;
+        subject(
+            test,
+            support::postgres::tls_url_with_root_cert()?,
+            |builder| builder,
+        )
+        .await
     }
 
     storage_suite!(suite, crate::postgres::server);
     lease_suite!(leases, crate::postgres::server);
+    /// Through PgBouncer in transaction mode, without named prepared statements.
+    pub async fn pgbouncer(test: &str) -> Option<(Subject, Guard)> {
+        support::postgres::plain_url()?;
+        subject(test, support::postgres::pgbouncer_url()?, |builder| {
+            builder.prepared_statements(false)
+        })
+        .await
+    }
+
+    storage_suite!(tls_suite, crate::postgres::tls);
+    lease_suite!(tls_leases, crate::postgres::tls);
+    storage_suite!(pgbouncer_suite, crate::postgres::pgbouncer);
+    lease_suite!(pgbouncer_leases, crate::postgres::pgbouncer);
 
     #[tokio::test]
     async fn purge_removes_expired_rows_and_abandoned_leases() {
@@ -345,10 +543,7 @@ mod postgres {
             return;
         };
         let table = support::unique("purge");
-        let _drop = DropTable {
-            url: url.clone(),
-            table: table.clone(),
-        };
+        let _drop = TempTable::new(table.clone());
         let store = PostgresStorage::builder(&url)
             .table(table.clone())
             .sweep_every(None)
@@ -396,10 +591,7 @@ mod postgres {
             return;
         };
         let table = support::unique("sweep");
-        let _drop = DropTable {
-            url: url.clone(),
-            table: table.clone(),
-        };
+        let _drop = TempTable::new(table.clone());
         let store = PostgresStorage::builder(&url)
             .table(table.clone())
             .sweep_every(Some(Duration::from_millis(50)))
@@ -446,10 +638,7 @@ mod postgres {
             return;
         };
         let table = support::unique("shared");
-        let _drop = DropTable {
-            url: url.clone(),
-            table: table.clone(),
-        };
+        let _drop = TempTable::new(table.clone());
         let store = PostgresStorage::builder(&url)
             .table(table.clone())
             .pool_size(3)
@@ -525,6 +714,73 @@ mod postgres {
                 store.read(&format!("c{i}")).await.unwrap().as_deref(),
                 Some(&b"x"[..])
             );
+        }
+    }
+
+    /// Takes and commits in flight together go out as batches: a batch holds each key once
+    /// (the second take of a key waits for the next batch and finds it busy, with the
+    /// holder's ticket), and each commit applies under its own lease.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batched_takes_and_commits_keep_one_holder_per_key() {
+        use bot_session::Storage;
+        use bot_session::storage::{Change, LockedRead};
+        use std::time::Duration;
+        let Some(url) = support::postgres::plain_url() else {
+            return;
+        };
+        let table = support::unique("batched");
+        let _drop = TempTable::new(table.clone());
+        let store = PostgresStorage::builder(&url)
+            .table(table)
+            .sweep_every(None)
+            .connect()
+            .await
+            .unwrap();
+        store.write("k3", b"old", None).await.unwrap();
+        let takes = (0..100u64).map(|ticket| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("k{}", ticket % 10);
+                let taken = store
+                    .lock_and_read(&key, ticket + 1, Duration::from_secs(30))
+                    .await
+                    .unwrap();
+                (key, ticket + 1, taken)
+            })
+        });
+        let mut holders = std::collections::HashMap::new();
+        let mut busy = Vec::new();
+        for take in takes.collect::<Vec<_>>() {
+            match take.await.unwrap() {
+                (key, ticket, LockedRead::Acquired { lease, value }) => {
+                    assert_eq!(value.is_some(), key == "k3", "{key}: {value:?}");
+                    let earlier = holders.insert(key.clone(), (ticket, lease));
+                    assert!(earlier.is_none(), "{key} taken twice");
+                }
+                (key, _, LockedRead::Busy { holder_ticket }) => busy.push((key, holder_ticket)),
+            }
+        }
+        assert_eq!((holders.len(), busy.len()), (10, 90));
+        for (key, holder_ticket) in busy {
+            assert_eq!(holder_ticket, Some(holders[&key].0), "{key}");
+        }
+        let commits = holders.into_iter().map(|(key, (ticket, lease))| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let value = ticket.to_string().into_bytes();
+                let change = if key == "k0" {
+                    Change::Delete
+                } else {
+                    Change::Write(&value, None)
+                };
+                store.commit(&key, lease, change).await.unwrap();
+                (key, value)
+            })
+        });
+        for commit in commits.collect::<Vec<_>>() {
+            let (key, value) = commit.await.unwrap();
+            let expected = (key != "k0").then_some(value);
+            assert_eq!(store.read(&key).await.unwrap(), expected, "{key}");
         }
     }
 

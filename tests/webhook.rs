@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use example_bin::{TempDir, example};
+use example_bin::{TempDir, example, keep_reading};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -43,17 +43,7 @@ impl Server {
             .parse()
             .expect("an address");
         // Keep reading, so the server never blocks on a full pipe, and keep it for the checks.
-        let stderr = Arc::new(Mutex::new(String::new()));
-        std::thread::spawn({
-            let stderr = Arc::clone(&stderr);
-            move || {
-                for line in lines.map_while(Result::ok) {
-                    let mut stderr = stderr.lock().unwrap();
-                    stderr.push_str(&line);
-                    stderr.push('\n');
-                }
-            }
-        });
+        let stderr = keep_reading(lines, |_| {});
         Server {
             child,
             addr,
@@ -175,8 +165,25 @@ async fn webhook_checks_the_secret_and_the_body_and_answers_with_a_webhook_reply
         401
     );
     assert_eq!(post(addr, "/", Some(SECRET), &hi).await.status, 404);
-    let get = request(addr, "GET /telegram HTTP/1.1\r\n", b"").await;
-    assert_eq!(get.status, 405);
+    let get = format!("GET /telegram HTTP/1.1\r\nX-Telegram-Bot-Api-Secret-Token: {SECRET}\r\n");
+    assert_eq!(request(addr, &get, b"").await.status, 405);
+    // Without the secret, nothing tells which routes exist.
+    assert_eq!(post(addr, "/", None, &hi).await.status, 401);
+    let get = request(addr, "GET /elsewhere HTTP/1.1\r\n", b"").await;
+    assert_eq!(get.status, 401);
+    // Two secret headers are refused, even right-then-wrong and right-then-right.
+    for second in ["wrong", SECRET] {
+        let twice = format!(
+            "POST /telegram HTTP/1.1\r\nContent-Length: {}\r\n\
+             X-Telegram-Bot-Api-Secret-Token: {SECRET}\r\nX-Telegram-Bot-Api-Secret-Token: {second}\r\n",
+            hi.len()
+        );
+        assert_eq!(
+            request(addr, &twice, &hi).await.status,
+            401,
+            "then {second}"
+        );
+    }
 
     // Bad bodies: 400, nothing stored.
     let truncated = &hi[..hi.len() - 3];
@@ -189,6 +196,9 @@ async fn webhook_checks_the_secret_and_the_body_and_answers_with_a_webhook_reply
     );
     let no_update_id = post(addr, "/telegram", Some(SECRET), br#"{"message": {}}"#).await;
     assert_eq!(no_update_id.status, 400);
+    // Serde's sequence form of a struct: Telegram never sends an update as an array.
+    let array = post(addr, "/telegram", Some(SECRET), b"[42]").await;
+    assert_eq!(array.status, 400, "{array:?}");
     let too_big = request(
         addr,
         &format!(

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use crate::storage::Choice;
 
+/// The most updates `--concurrency` lets run at once: each one in flight holds a task, its
+/// sessions and their locks, and past a few thousand more only costs memory.
+pub const MAX_CONCURRENCY: usize = 10_000;
+
 pub const USAGE: &str = "\
 The counter bot of bot-session: counts messages per chat, speaks the language each user picks
 with /lang, and answers /stats. Sessions persist, so a second run continues the counts.
@@ -14,18 +18,29 @@ Usage:
       Handles recorded updates, one JSON object per line, from FILE (or standard input when
       FILE is missing or -), and prints each reply as `chat_id=... text=\"...\"`; a summary
       follows on standard error.
+  BOT_TOKEN=... counter --poll [--api-url URL] [--storage STORE] [--concurrency N]
+      Answers in real chats until Ctrl-C: updates by getUpdates long polling, replies by
+      sendMessage (needs the teloxide feature). BOT_TOKEN is the token @BotFather gave you.
   counter --webhook ADDR --secret TOKEN [--path PATH] [--storage STORE]
       Serves Telegram's webhook protocol on ADDR (e.g. 127.0.0.1:8443) until Ctrl-C.
 
 Options:
   --storage STORE    memory, sqlite (./bot-sessions.db), sqlite:PATH, redis://HOST[:PORT][/DB]
                      or postgres://USER@HOST/DB; default sqlite
-  --concurrency N    updates in flight at once (default 1: in the recorded order)
+  --concurrency N    updates in flight at once, 1 to 10000 (default 1: in the order received)
   --quiet            print no replies, only the summary
+  --poll             fetch updates from the Bot API instead of reading them
+  --api-url URL      the Bot API server to poll (default https://api.telegram.org)
   --webhook ADDR     serve webhooks on ADDR instead of reading updates
   --secret TOKEN     the secret_token given to setWebhook; requests without it are refused
   --path PATH        the URL path Telegram posts to (default /)
-  -h, --help         this text";
+  -h, --help         this text
+
+Limits:
+  An update is one JSON object of at most 1 MiB: a longer line, or one that is not an object,
+  is reported with its line number and skipped; such a webhook body is answered 400.
+  Webhook requests without exactly one X-Telegram-Bot-Api-Secret-Token header equal to
+  --secret are answered 401, whatever their path or method.";
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -42,6 +57,13 @@ pub enum Mode {
         concurrency: usize,
         quiet: bool,
     },
+    /// Long polling of the Bot API; the token comes from `BOT_TOKEN`. Never made without the
+    /// `teloxide` feature: `Args::parse` refuses `--poll` then.
+    #[cfg_attr(not(feature = "teloxide"), allow(dead_code))]
+    Poll {
+        api_url: Option<String>,
+        concurrency: usize,
+    },
     Webhook {
         addr: SocketAddr,
         secret: String,
@@ -57,6 +79,8 @@ impl Args {
         let mut concurrency = 1;
         let mut quiet = false;
         let mut webhook = None;
+        let mut poll = false;
+        let mut api_url = None;
         let mut secret = None;
         let mut path = "/".to_owned();
         let mut args = args.into_iter();
@@ -74,13 +98,20 @@ impl Args {
                 }
                 "--storage" => storage = Choice::parse(&value("--storage")?)?,
                 "--concurrency" => {
-                    concurrency = value("--concurrency")?
+                    let given = value("--concurrency")?;
+                    concurrency = given
                         .parse()
                         .ok()
-                        .filter(|&n| n > 0)
-                        .ok_or("--concurrency needs a whole number above 0")?;
+                        .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+                        .ok_or_else(|| {
+                            format!(
+                                "--concurrency {given}: needs a whole number from 1 to {MAX_CONCURRENCY}"
+                            )
+                        })?;
                 }
                 "--quiet" => quiet = true,
+                "--poll" => poll = true,
+                "--api-url" => api_url = Some(value("--api-url")?),
                 "--webhook" => {
                     let addr = value("--webhook")?;
                     webhook = Some(addr.parse::<SocketAddr>().map_err(|err| {
@@ -106,7 +137,29 @@ impl Args {
                 }
             }
         }
+        if api_url.is_some() && !poll {
+            return Err("--api-url only applies with --poll".to_owned());
+        }
         let mode = match webhook {
+            Some(_) if poll => {
+                return Err("--poll and --webhook are two ways to get updates: pick one".to_owned());
+            }
+            None if poll => {
+                if input.is_some() || quiet || secret.is_some() {
+                    return Err(
+                        "--poll takes its updates from the Bot API: no FILE, --quiet or --secret"
+                            .to_owned(),
+                    );
+                }
+                if !cfg!(feature = "teloxide") {
+                    return Err("--poll talks to the Bot API through teloxide: run it with                          `cargo run --example counter --features teloxide -- --poll`"
+                        .to_owned());
+                }
+                Mode::Poll {
+                    api_url,
+                    concurrency,
+                }
+            }
             Some(addr) => {
                 if input.is_some() {
                     return Err("--webhook takes its updates from HTTP, not from a file".to_owned());

@@ -1,5 +1,7 @@
 //! The counter bot: the middleware chain and the handler.
 
+use std::sync::Arc;
+
 use bot_session::update::{CallbackQuery, Message, UpdateKind, User};
 use bot_session::{Composer, Context, HandlerResult, SessionError, Storage};
 
@@ -8,13 +10,20 @@ use crate::sessions::{Counter, CounterExt, Prefs, PrefsExt, Stats, StatsExt};
 use crate::tally::Tally;
 use crate::texts::Lang;
 
-/// The bot's username: commands addressed to another bot (`/start@other_bot`) are not ours.
-/// A bot that talks to Telegram learns it from `getMe`.
+/// The username of the bot the recorded updates were sent to: commands addressed to another
+/// bot (`/start@other_bot`) are not ours. Poll mode learns the real one from `getMe`.
 pub const USERNAME: &str = "bs_counter_bot";
 
 /// The bot: three session types on one store, and the handler. `tally` goes first, so it sees
-/// the outcome of every update, including the session layer's errors.
-pub fn build(storage: impl Storage + Clone, outbox: Outbox, tally: Tally) -> Composer {
+/// the outcome of every update, including the session layer's errors. `username` is the bot's
+/// (without `@`), for commands like `/stats@username`.
+pub fn build(
+    storage: impl Storage + Clone,
+    outbox: Outbox,
+    tally: Tally,
+    username: &str,
+) -> Composer {
+    let username: Arc<str> = username.into();
     Composer::new()
         .with(tally)
         // On by default, spelled out here: when a group becomes a supergroup, its count moves
@@ -22,24 +31,25 @@ pub fn build(storage: impl Storage + Clone, outbox: Outbox, tally: Tally) -> Com
         .with(Counter::middleware(storage.clone()).migrate_chats(true))
         .with(Prefs::middleware(storage.clone()))
         .with(Stats::middleware(storage))
-        .handler(move |ctx| handle(ctx, outbox.clone()))
+        .handler(move |ctx| handle(ctx, outbox.clone(), Arc::clone(&username)))
 }
 
-async fn handle(ctx: Context, outbox: Outbox) -> HandlerResult {
+async fn handle(ctx: Context, outbox: Outbox, username: Arc<str>) -> HandlerResult {
     let Some(update) = ctx.update() else {
         return Ok(());
     };
-    let update_id = update.update_id;
     match update.kind() {
         UpdateKind::Message(message) if is_counted(message) => {
-            let reply = answer(&ctx, message).await?;
-            outbox.send(update_id, reply);
+            let reply = answer(&ctx, message, &username).await?;
+            outbox.send_after_commit(&ctx, reply);
         }
         // Counted, not answered: a bot that answered every post would spam its channel.
-        UpdateKind::ChannelPost(post) if is_counted(post) => ctx.counter()?.messages += 1,
+        UpdateKind::ChannelPost(post) if is_counted(post) && !ctx.is_redelivery() => {
+            ctx.counter()?.messages += 1;
+        }
         UpdateKind::CallbackQuery(query) => {
             if let Some(reply) = language_button(&ctx, query).await? {
-                outbox.send(update_id, reply);
+                outbox.send_after_commit(&ctx, reply);
             }
         }
         // Everything else is neither counted nor answered: edits, service messages, reactions,
@@ -70,16 +80,24 @@ fn is_counted(message: &Message) -> bool {
 }
 
 /// Counts a message and says something about it: the count, or the answer to a command.
-async fn answer(ctx: &Context, message: &Message) -> Result<Reply, SessionError> {
+async fn answer(ctx: &Context, message: &Message, username: &str) -> Result<Reply, SessionError> {
     let count = {
         // Eager: loaded before the handler, no `.await`. The guard is dropped at the end of
         // this block, before the next `.await`.
         let mut counter = ctx.counter()?;
-        counter.messages += 1;
+        // Delivered again (a lost webhook answer, a poller restarted before confirming): the
+        // stored count already has this message; answer as the first time.
+        if !ctx.is_redelivery() {
+            counter.messages += 1;
+        }
         counter.messages
     };
     let lang = language(ctx, message.from.as_ref()).await?;
-    let text = match message.text.as_deref().and_then(Command::parse) {
+    let command = message
+        .text
+        .as_deref()
+        .and_then(|text| Command::parse(text, username));
+    let text = match command {
         None => lang.counted(count),
         Some(Command::Start) => {
             let name = message.from.as_ref().map_or("", |user| &user.first_name);
@@ -180,13 +198,13 @@ enum Command<'a> {
 }
 
 impl<'a> Command<'a> {
-    /// `/name`, `/name@bs_counter_bot` and `/name arg`; `None` for plain text, unknown
-    /// commands and commands addressed to another bot.
-    fn parse(text: &'a str) -> Option<Self> {
+    /// `/name`, `/name@username` and `/name arg`; `None` for plain text, unknown commands and
+    /// commands addressed to another bot than `username`.
+    fn parse(text: &'a str, username: &str) -> Option<Self> {
         let text = text.strip_prefix('/')?;
         let (head, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
         let name = match head.split_once('@') {
-            Some((name, bot)) if bot.eq_ignore_ascii_case(USERNAME) => name,
+            Some((name, bot)) if bot.eq_ignore_ascii_case(username) => name,
             Some(_) => return None,
             None => head,
         };

@@ -4,6 +4,7 @@
 //! cargo run --example counter -- examples/data/updates.jsonl            # replay recorded updates
 //! cargo run --example counter -- examples/data/updates.jsonl            # again: the counts go on
 //! cargo run --example counter -- --webhook 127.0.0.1:8443 --secret s3cr3t # serve webhooks
+//! BOT_TOKEN=123:abc cargo run --example counter --features teloxide -- --poll # live
 //! ```
 //!
 //! Half-way through the recorded updates a group becomes a supergroup, and its count moves to
@@ -12,11 +13,14 @@
 //!
 //! One concept per file: `sessions.rs` declares the three session types, `bot.rs` is the
 //! handler, `texts.rs` what it says, `replies.rs` where replies go, `storage.rs` the
-//! `--storage` choice, `tally.rs` the per-update accounting, `replay.rs` and `webhook.rs` the
-//! two ways updates come in, `args.rs` the command line.
+//! `--storage` choice, `tally.rs` the per-update accounting, `wire.rs` what an update looks like on
+//! the wire, `replay.rs`, `poll.rs` and `webhook.rs` the three ways updates come in,
+//! `args.rs` the command line.
 
 mod args;
 mod bot;
+#[cfg(feature = "teloxide")]
+mod poll;
 mod replay;
 mod replies;
 mod sessions;
@@ -24,6 +28,7 @@ mod storage;
 mod tally;
 mod texts;
 mod webhook;
+mod wire;
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
@@ -80,15 +85,18 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             let outbox = {
                 let (stdout, tally) = (Arc::clone(&stdout), tally.clone());
                 Outbox::new(move |_update_id, reply| {
-                    tally.replied();
-                    if !quiet {
-                        let mut stdout = stdout.lock().unwrap_or_else(PoisonError::into_inner);
-                        // A closed pipe (`| head`) is not the bot's failure.
-                        let _ = writeln!(stdout, "{reply}");
+                    let (stdout, tally) = (Arc::clone(&stdout), tally.clone());
+                    async move {
+                        tally.replied();
+                        if !quiet {
+                            let mut stdout = stdout.lock().unwrap_or_else(PoisonError::into_inner);
+                            // A closed pipe (`| head`) is not the bot's failure.
+                            let _ = writeln!(stdout, "{reply}");
+                        }
                     }
                 })
             };
-            let bot = bot::build(store.clone(), outbox, tally.clone());
+            let bot = bot::build(store.clone(), outbox, tally.clone(), bot::USERNAME);
             let replayed = replay::replay(&bot, input, concurrency, &tally)
                 .await
                 .map_err(|err| err.to_string())?;
@@ -100,13 +108,31 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             malformed = replayed.malformed;
             panicked = replayed.panicked;
         }
+        #[cfg(feature = "teloxide")]
+        Mode::Poll {
+            api_url,
+            concurrency,
+        } => {
+            let telegram = telegram_bot(api_url.as_deref())?;
+            let username = poll::introduce(&telegram).await?;
+            let outbox = poll::outbox(telegram.clone(), tally.clone());
+            let bot = bot::build(store.clone(), outbox, tally.clone(), &username);
+            let polled = poll::poll(&bot, &telegram, concurrency, &tally).await?;
+            elapsed = polled.elapsed;
+            malformed = polled.malformed;
+            panicked = polled.panicked;
+        }
+        #[cfg(not(feature = "teloxide"))]
+        Mode::Poll { .. } => unreachable!("refused by Args::parse without the teloxide feature"),
         Mode::Webhook { addr, secret, path } => {
             let pending = webhook::Pending::default();
             let outbox = pending.outbox({
                 let tally = tally.clone();
                 move || tally.replied()
             });
-            let bot = bot::build(store.clone(), outbox, tally.clone());
+            // No Bot API client here to ask `getMe`: `/stats@name` is matched against the bot
+            // the recorded updates were sent to.
+            let bot = bot::build(store.clone(), outbox, tally.clone(), bot::USERNAME);
             let started = std::time::Instant::now();
             webhook::serve(addr, secret, path, bot, pending)
                 .await
@@ -122,6 +148,21 @@ async fn run(args: Args) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The Bot API client: the token from `BOT_TOKEN`, the server from `--api-url`.
+#[cfg(feature = "teloxide")]
+fn telegram_bot(api_url: Option<&str>) -> Result<teloxide::Bot, String> {
+    let token = std::env::var("BOT_TOKEN").map_err(|_| {
+        "--poll needs BOT_TOKEN in the environment: the token @BotFather gave your bot".to_owned()
+    })?;
+    let mut telegram = teloxide::Bot::new(token);
+    if let Some(api_url) = api_url {
+        let url = url::Url::parse(api_url)
+            .map_err(|err| format!("--api-url {api_url}: {err} (expected http://HOST:PORT/)"))?;
+        telegram = telegram.set_api_url(url);
+    }
+    Ok(telegram)
 }
 
 /// What the run did, on standard error (standard output has the replies only).

@@ -11,11 +11,12 @@ use bot_session::{Composer, Update};
 use tokio::sync::mpsc;
 
 use crate::tally::Tally;
+use crate::wire::{MAX_UPDATE_BYTES, parse_update};
 
-/// What a replay read and how long it took.
+/// What a run over a stream of updates (a replay, or polling) met and how long it took.
 pub struct Replayed {
     pub elapsed: Duration,
-    /// Lines that were not a Telegram update (reported as they were met, and skipped).
+    /// Lines (or polled updates) that were not a Telegram update: reported and skipped.
     pub malformed: u64,
     /// Updates whose handler panicked (the middleware never saw them finish).
     pub panicked: u64,
@@ -77,17 +78,25 @@ fn read_updates(
     let mut number = 0u64;
     let mut malformed = 0;
     loop {
-        line.clear();
-        let n = source.read_until(b'\n', &mut line)?;
-        if n == 0 {
-            return Ok(malformed);
-        }
+        let read = read_line(&mut source, &mut line, MAX_UPDATE_BYTES)?;
+        let bytes = match read {
+            Line::End => return Ok(malformed),
+            Line::Read(bytes) | Line::TooLong(bytes) => bytes,
+        };
         number += 1;
-        read_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        read_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Line::TooLong(_) = read {
+            malformed += 1;
+            eprintln!(
+                "line {number}: longer than {} KiB, the most a webhook takes; skipped",
+                MAX_UPDATE_BYTES >> 10
+            );
+            continue;
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<Update>(&line) {
+        match parse_update(&line) {
             Ok(update) => {
                 if sender.blocking_send(update).is_err() {
                     return Ok(malformed); // the bot stopped taking updates
@@ -99,6 +108,59 @@ fn read_updates(
             }
         }
     }
+}
+
+/// What [`read_line`] found.
+#[derive(Clone, Copy)]
+enum Line {
+    /// The end of the input.
+    End,
+    /// A line of this many bytes (newline included), in the buffer.
+    Read(u64),
+    /// A line of this many bytes, over the limit: skipped, the buffer is empty.
+    TooLong(u64),
+}
+
+/// Reads the next line into `line` (cleared first), keeping at most `limit` bytes of it (not
+/// counting the newline): a longer line is consumed without being kept, so one huge line
+/// costs no more memory than the limit.
+fn read_line(source: &mut impl BufRead, line: &mut Vec<u8>, limit: usize) -> io::Result<Line> {
+    line.clear();
+    let mut total = 0u64;
+    let mut too_long = false;
+    loop {
+        let available = match source.fill_buf() {
+            Ok(available) => available,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if available.is_empty() {
+            break;
+        }
+        let (chunk, ends) = match available.iter().position(|&byte| byte == b'\n') {
+            Some(newline) => (&available[..=newline], true),
+            None => (available, false),
+        };
+        let taken = chunk.len();
+        let content = taken - usize::from(ends);
+        if !too_long && line.len() + content > limit {
+            too_long = true;
+            line.clear();
+        }
+        if !too_long {
+            line.extend_from_slice(chunk);
+        }
+        source.consume(taken);
+        total += taken as u64;
+        if ends {
+            break;
+        }
+    }
+    Ok(match (total, too_long) {
+        (0, _) => Line::End,
+        (bytes, true) => Line::TooLong(bytes),
+        (bytes, false) => Line::Read(bytes),
+    })
 }
 
 /// A one-line progress indicator on standard error: only when it is a terminal and the run
@@ -132,4 +194,25 @@ fn show_progress(
             let _ = stderr.flush();
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_over_the_limit_is_skipped_and_the_next_one_read() {
+        let mut input = io::Cursor::new(b"abc\nabcdef\n\nxy".to_vec());
+        let mut line = Vec::new();
+        let mut next = || match read_line(&mut input, &mut line, 4).unwrap() {
+            Line::End => "end".to_owned(),
+            Line::TooLong(n) => format!("too long {n}"),
+            Line::Read(n) => format!("{n} {:?}", String::from_utf8_lossy(&line)),
+        };
+        assert_eq!(next(), "4 \"abc\\n\"");
+        assert_eq!(next(), "too long 7");
+        assert_eq!(next(), "1 \"\\n\"");
+        assert_eq!(next(), "2 \"xy\"");
+        assert_eq!(next(), "end");
+    }
 }

@@ -1,8 +1,16 @@
 //! What the bot sends, and where it goes: printed when replaying recorded updates, returned in
-//! the HTTP response when serving a webhook.
+//! the HTTP response when serving a webhook, sent with `sendMessage` when polling.
+//!
+//! Every mode has one rule: a reply goes out only once its update's sessions are stored
+//! (`Context::after_commit`). An update whose write-back fails sends nothing, so what the
+//! chat was told never runs ahead of what the store remembers.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use bot_session::Context;
 
 /// One `sendMessage` the bot would make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,22 +34,33 @@ impl fmt::Display for Reply {
     }
 }
 
-/// Where replies go. The handler hands each reply over with the id of the update it answers;
-/// the mode the bot runs in decides what happens to it.
+/// Delivering one reply: it runs after the update's sessions are stored.
+pub type Delivery = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Where replies go. The mode the bot runs in decides what delivering a reply means; the
+/// handler only says which update it answers.
 #[derive(Clone)]
 pub struct Outbox {
-    deliver: Arc<dyn Fn(i64, Reply) + Send + Sync>,
+    deliver: Arc<dyn Fn(i64, Reply) -> Delivery + Send + Sync>,
 }
 
 impl Outbox {
-    pub fn new(deliver: impl Fn(i64, Reply) + Send + Sync + 'static) -> Self {
+    /// `deliver(update_id, reply)` makes the future that delivers `reply`. It must do nothing
+    /// itself: only the future it returns runs, and only after commit.
+    pub fn new<F, Fut>(deliver: F) -> Self
+    where
+        F: Fn(i64, Reply) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         Outbox {
-            deliver: Arc::new(deliver),
+            deliver: Arc::new(move |update_id, reply| Box::pin(deliver(update_id, reply))),
         }
     }
 
-    /// Sends `reply` in answer to the update with `update_id`.
-    pub fn send(&self, update_id: i64, reply: Reply) {
-        (self.deliver)(update_id, reply);
+    /// Sends `reply` in answer to the update of `ctx`, once that update's sessions are
+    /// stored; never if the update fails.
+    pub fn send_after_commit(&self, ctx: &Context, reply: Reply) {
+        let update_id = ctx.update_id().unwrap_or_default();
+        ctx.after_commit((self.deliver)(update_id, reply));
     }
 }

@@ -1,9 +1,10 @@
 //! Webhook mode: Telegram's webhook protocol over HTTP/1.1 (hyper), one update per POST.
 //!
-//! - The request must carry `X-Telegram-Bot-Api-Secret-Token` equal to `--secret` (compared in
-//!   constant time); otherwise 401 and the body is not even read.
-//! - A body over 1 MiB, or one that is not a Telegram update, is answered 400; nothing is
-//!   handled or stored.
+//! - The request must carry `X-Telegram-Bot-Api-Secret-Token` once, equal to `--secret`
+//!   (compared in constant time); otherwise 401 whatever the path or method, so a client
+//!   without the secret learns nothing about the routes, and the body is not even read.
+//! - A body over 1 MiB, or one that is not a Telegram update (a JSON object), is answered
+//!   400; nothing is handled or stored.
 //! - The response is sent once the update is handled and its sessions are written back. A
 //!   reply rides along in the response as a webhook reply, `{"method":"sendMessage",...}`,
 //!   which saves a Bot API call. Telegram takes one method per response: should an update
@@ -36,9 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::replies::{Outbox, Reply};
-
-/// The largest body accepted; Telegram's updates are a few KiB.
-pub const MAX_BODY: usize = 1 << 20;
+use crate::wire::{MAX_UPDATE_BYTES, parse_update};
 /// How long a client may take to send a body once its headers are in.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Updates handled at once; further requests wait their turn.
@@ -47,7 +46,8 @@ const MAX_IN_FLIGHT: usize = 256;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
-/// The replies of the updates being handled, by update id; the handler's [`Outbox`] fills it.
+/// The replies of the updates being handled, by update id; the handler's [`Outbox`] fills it
+/// once an update is stored, before `handle_update` returns.
 #[derive(Clone, Default)]
 pub struct Pending {
     replies: Arc<Mutex<HashMap<i64, Vec<Reply>>>>,
@@ -55,13 +55,16 @@ pub struct Pending {
 
 impl Pending {
     /// The outbox to build the bot with: replies are kept for the response of their update.
-    pub fn outbox(&self, on_reply: impl Fn() + Send + Sync + 'static) -> Outbox {
+    pub fn outbox(&self, on_reply: impl Fn() + Clone + Send + Sync + 'static) -> Outbox {
         let pending = self.clone();
         Outbox::new(move |update_id, reply| {
-            on_reply();
-            match pending.lock().get_mut(&update_id) {
-                Some(replies) => replies.push(reply),
-                None => println!("{reply}"),
+            let (pending, on_reply) = (pending.clone(), on_reply.clone());
+            async move {
+                on_reply();
+                match pending.lock().get_mut(&update_id) {
+                    Some(replies) => replies.push(reply),
+                    None => println!("{reply}"),
+                }
             }
         })
     }
@@ -158,6 +161,12 @@ pub async fn serve(
 
 impl Server {
     async fn respond(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if !self.is_authenticated(&request) {
+            return text(
+                StatusCode::UNAUTHORIZED,
+                "wrong or missing X-Telegram-Bot-Api-Secret-Token",
+            );
+        }
         if request.uri().path() != self.path {
             return text(StatusCode::NOT_FOUND, "not found");
         }
@@ -168,26 +177,16 @@ impl Server {
                 .insert(ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
-        let given = request
-            .headers()
-            .get(SECRET_HEADER)
-            .map(HeaderValue::as_bytes);
-        if !given.is_some_and(|given| same_secret(given, self.secret.as_bytes())) {
-            return text(
-                StatusCode::UNAUTHORIZED,
-                "wrong or missing X-Telegram-Bot-Api-Secret-Token",
-            );
-        }
         // A declared length over the limit is refused before reading; a body without one is
         // cut off once it passes the limit.
         let declared = request
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > MAX_BODY as u64) {
+        if declared.is_some_and(|length| length > MAX_UPDATE_BYTES as u64) {
             return text(StatusCode::BAD_REQUEST, "the body is over 1 MiB");
         }
-        let reading = Limited::new(request.into_body(), MAX_BODY).collect();
+        let reading = Limited::new(request.into_body(), MAX_UPDATE_BYTES).collect();
         let body = match tokio::time::timeout(BODY_TIMEOUT, reading).await {
             Ok(Ok(body)) => body.to_bytes(),
             Ok(Err(err)) if err.is::<LengthLimitError>() => {
@@ -201,7 +200,7 @@ impl Server {
             }
             Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "the body took too long"),
         };
-        let update: Update = match serde_json::from_slice(&body) {
+        let update: Update = match parse_update(&body) {
             Ok(update) => update,
             Err(err) => {
                 return text(
@@ -211,6 +210,16 @@ impl Server {
             }
         };
         self.handle(update).await
+    }
+
+    /// Exactly one secret header, and the right one: with two, which one a proxy in front
+    /// would check is anyone's guess, so two are refused even when the first is right.
+    fn is_authenticated(&self, request: &Request<Incoming>) -> bool {
+        let mut given = request.headers().get_all(SECRET_HEADER).iter();
+        match (given.next(), given.next()) {
+            (Some(only), None) => same_secret(only.as_bytes(), self.secret.as_bytes()),
+            _ => false,
+        }
     }
 
     async fn handle(&self, update: Update) -> Response<Full<Bytes>> {

@@ -140,7 +140,9 @@ pub fn accessor_trait(
             format!(
                 "The `{accessor}` session of this update, read from the store on the first \
                  call and reused after.\n\nThe guard derefs to [`{type_name}`]; it borrows the \
-                 context and cannot be held across `.await`. Fails when the update lacks the \
+                 context and cannot be held across `.await` (held there, the compiler says the handler's future \"cannot be sent between \
+                 threads safely\"; read or change the value in a block, \
+                 `let n = {{ ctx.{accessor}()?.n }};`, and take the guard again after awaiting). Fails when the update lacks the \
                  ids the session is keyed by, when `{type_name}::middleware` is not in the \
                  chain, or when the store fails."
             ),
@@ -152,7 +154,9 @@ pub fn accessor_trait(
             format!(
                 "The `{accessor}` session of this update, loaded before the handler ran.\n\n\
                  The guard derefs to [`{type_name}`]; it borrows the context and cannot be held \
-                 across `.await`. Fails when the update lacks the ids the session is keyed by, \
+                 across `.await` (held there, the compiler says the handler's future \"cannot be sent between \
+                 threads safely\"; read or change the value in a block, \
+                 `let n = {{ ctx.{accessor}()?.n }};`, and take the guard again after awaiting). Fails when the update lacks the ids the session is keyed by, \
                  or when `{type_name}::middleware` is not in the chain."
             ),
         )

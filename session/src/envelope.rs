@@ -75,33 +75,57 @@ pub(crate) fn split_seen(bytes: &[u8]) -> (Seen<'_>, &[u8]) {
 
 /// The most update ids a session remembers.
 pub(crate) const MAX_REMEMBERED: usize = 16;
-/// The longest seen-updates header: magic, count, and a varint of at most 10 bytes per id.
-const SEEN_MAX_LEN: usize = SEEN_MAGIC.len() + 1 + 10 * MAX_REMEMBERED;
 
-/// A seen-updates header, built without a heap allocation.
-pub(crate) type SeenHeader = arrayvec::ArrayVec<u8, SEEN_MAX_LEN>;
-
-/// The seen-updates header for `newest`, then up to `remember - 1` of `previous` (which must
-/// not contain `newest`); empty when `remember` is 0.
-pub(crate) fn seen_header(newest: i64, previous: Seen<'_>, remember: usize) -> SeenHeader {
-    let mut out = SeenHeader::new();
+/// Appends the seen-updates header for `newest` to `out`, followed by up to `remember - 1` of
+/// the ids remembered in `out[previous]` (a seen-updates header already in `out`, or an empty
+/// range), which must not contain `newest`. Appends nothing when `remember` is 0. The
+/// previous ids are read from `out` itself, so no copy of them is made.
+pub(crate) fn append_seen(
+    newest: i64,
+    previous: std::ops::Range<usize>,
+    remember: usize,
+    out: &mut Vec<u8>,
+) {
     let remember = remember.min(MAX_REMEMBERED);
     if remember == 0 {
-        return out;
+        return;
     }
-    out.extend(SEEN_MAGIC);
+    let (count, mut at) = match out.get(previous.clone()) {
+        Some(header) if header.len() > SEEN_MAGIC.len() => (
+            usize::from(header[SEEN_MAGIC.len()]),
+            previous.start + SEEN_MAGIC.len() + 1,
+        ),
+        _ => (0, previous.end),
+    };
+    out.extend_from_slice(&SEEN_MAGIC);
     let count_at = out.len();
     out.push(0);
-    write_varint(zigzag(newest), &mut out);
-    let mut count = 1u8;
-    let mut last = newest;
-    for id in previous.iter().take(remember - 1) {
-        write_varint(zigzag(last.wrapping_sub(id)), &mut out);
+    write_varint(zigzag(newest), out);
+    let mut written = 1u8;
+    let (mut last, mut before) = (newest, None::<i64>);
+    for _ in 0..count.min(remember - 1) {
+        let Some((value, used)) = read_varint(&out[at..previous.end]) else {
+            break;
+        };
+        at += used;
+        let value = unzigzag(value);
+        let id = match before {
+            None => value,
+            Some(before) => before.wrapping_sub(value),
+        };
+        before = Some(id);
+        write_varint(zigzag(last.wrapping_sub(id)), out);
         last = id;
-        count += 1;
+        written += 1;
     }
-    out[count_at] = count;
-    out
+    out[count_at] = written;
+}
+
+/// [`split_seen`], also telling whether `id` is among the remembered ids: one pass over them.
+pub(crate) fn split_seen_finding(bytes: &[u8], id: Option<i64>) -> (usize, bool) {
+    let (seen, rest) = split_seen(bytes);
+    let header = bytes.len() - rest.len();
+    (header, id.is_some_and(|id| seen.count > 0 && seen.contains(id)))
 }
 
 fn zigzag(value: i64) -> u64 {
@@ -112,7 +136,7 @@ fn unzigzag(value: u64) -> i64 {
     ((value >> 1) as i64) ^ -((value & 1) as i64)
 }
 
-fn write_varint(mut value: u64, out: &mut SeenHeader) {
+fn write_varint(mut value: u64, out: &mut Vec<u8>) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;
@@ -175,22 +199,32 @@ mod tests {
 
     #[test]
     fn seen_updates_round_trip_newest_first_and_bounded() {
-        let mut first = seen_header(1_000_005, Seen::default(), 3).to_vec();
+        let mut first = Vec::new();
+        append_seen(1_000_005, 0..0, 3, &mut first);
         write_header(2, &mut first);
         first.extend_from_slice(b"{}");
         let (seen, rest) = split_seen(&first);
         assert_eq!(seen.iter().collect::<Vec<_>>(), [1_000_005]);
         assert_eq!(split(rest), (2, &b"{}"[..]));
-        let second = seen_header(1_000_002, seen, 3);
-        let (seen, _) = split_seen(&second);
-        let third = seen_header(-7, seen, 3);
-        let (seen, _) = split_seen(&third);
-        let fourth = seen_header(i64::MAX, seen, 3);
+        let _ = seen;
+        // Each header is appended after the previous one, which it reads from the same buffer.
+        let mut buffer = first[..first.len() - rest.len()].to_vec();
+        let mut previous = 0..buffer.len();
+        for id in [1_000_002, -7, i64::MAX] {
+            let start = buffer.len();
+            append_seen(id, previous, 3, &mut buffer);
+            previous = start..buffer.len();
+        }
+        let fourth = buffer[previous].to_vec();
         let (seen, rest) = split_seen(&fourth);
         assert_eq!(seen.iter().collect::<Vec<_>>(), [i64::MAX, -7, 1_000_002]);
         assert!(seen.contains(-7) && !seen.contains(1_000_005));
         assert!(rest.is_empty());
-        assert!(seen_header(1, Seen::default(), 0).is_empty());
+        let mut none = Vec::new();
+        append_seen(1, 0..0, 0, &mut none);
+        assert!(none.is_empty());
+        assert_eq!(split_seen_finding(&fourth, Some(-7)), (fourth.len(), true));
+        assert_eq!(split_seen_finding(&fourth, Some(8)), (fourth.len(), false));
     }
 
     #[test]

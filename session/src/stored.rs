@@ -54,13 +54,14 @@ impl<'a> StoredBytes<'a> {
     /// The bytes a build of schema `version` stores for `payload`, remembering `updates`
     /// (newest first, at most 16): e.g. version-0 bytes for a test of a migration to version 1.
     pub fn build(version: u32, updates: &[i64], payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut seen = envelope::SeenHeader::new();
+        let mut seen = Vec::new();
+        let mut previous = 0..0;
         for &id in updates.iter().rev().take(envelope::MAX_REMEMBERED) {
-            let previous = envelope::split_seen(&seen).0;
-            seen = envelope::seen_header(id, previous, envelope::MAX_REMEMBERED);
+            let start = seen.len();
+            envelope::append_seen(id, previous, envelope::MAX_REMEMBERED, &mut seen);
+            previous = start..seen.len();
         }
-        out.extend_from_slice(&seen);
+        let mut out = seen[previous].to_vec();
         envelope::write_header(version, &mut out);
         out.extend_from_slice(payload);
         out

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The executable of the example `name`, built on first use.
 pub fn example(name: &str) -> PathBuf {
@@ -38,6 +38,9 @@ fn features() -> Vec<&'static str> {
     }
     if cfg!(feature = "postgres") {
         features.push("postgres");
+    }
+    if cfg!(feature = "teloxide") {
+        features.push("teloxide");
     }
     features
 }
@@ -83,6 +86,29 @@ fn build_examples() -> HashMap<String, PathBuf> {
         }
     }
     built
+}
+
+/// Reads `lines` (a child's output) on a thread, so the child never blocks on a full pipe,
+/// into the text returned; `on_line` sees each line as it comes.
+pub fn keep_reading(
+    lines: impl Iterator<Item = std::io::Result<String>> + Send + 'static,
+    on_line: impl Fn(&str) + Send + 'static,
+) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    std::thread::spawn({
+        let text = Arc::clone(&text);
+        move || {
+            for line in lines.map_while(Result::ok) {
+                on_line(&line);
+                let mut text = text
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    });
+    text
 }
 
 /// A fresh directory under the system's temporary directory, removed when dropped.

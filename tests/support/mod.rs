@@ -4,6 +4,8 @@
 
 pub mod counter;
 pub mod fake_bot_api;
+pub mod postgres;
+pub mod redis_cluster;
 pub mod redis_server;
 
 use std::path::{Path, PathBuf};

@@ -5,11 +5,13 @@
 //! (`bench/run.sh` does it): a client and a server on different cores of these 2-core machines
 //! pay a wake-up on every round trip. Each line says which CPUs the client and the server were
 //! allowed to run on, as the kernel reports them, and the CPU time the client process and (for
-//! a local Redis) the server spent per update over the timed run: on one shared core, wall time
+//! a local Redis or PostgreSQL) the server spent per update over the timed run: on one shared core, wall time
 //! is noisy while CPU time shows where the work goes.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bot_session::{Composer, Context, Session, Storage};
 
@@ -78,9 +80,70 @@ impl Backend {
 struct Opened {
     store: Arc<dyn Storage>,
     server_cpus: String,
-    /// The server's process id when it is local and known (Redis only).
-    server_pid: Option<String>,
+    /// The server's processes, when it is local and they are known.
+    server: ServerProcesses,
     sqlite_file: Option<PathBuf>,
+}
+
+/// The processes whose CPU time is the server's.
+enum ServerProcesses {
+    Unknown,
+    /// Redis: one process.
+    Redis(String),
+    /// PostgreSQL: the postmaster and every process it forked (backends, writers).
+    Postgres {
+        postmaster: String,
+    },
+}
+
+impl ServerProcesses {
+    /// The CPU time each process has used so far, by process id.
+    fn cpu_by_process(&self) -> Option<HashMap<String, Duration>> {
+        let pids = match self {
+            ServerProcesses::Unknown => return None,
+            ServerProcesses::Redis(pid) => vec![pid.clone()],
+            ServerProcesses::Postgres { postmaster } => {
+                let mut pids = children_of(postmaster);
+                pids.push(postmaster.clone());
+                pids
+            }
+        };
+        let times = pids
+            .into_iter()
+            .filter_map(|pid| sys::other_process_cpu_time(&pid).map(|cpu| (pid, cpu)))
+            .collect::<HashMap<_, _>>();
+        (!times.is_empty()).then_some(times)
+    }
+}
+
+/// The server's CPU time between two readings; processes that started in between count from
+/// zero (a backend the store opened during the run), ones that ended are not counted.
+fn cpu_between(before: &HashMap<String, Duration>, after: &HashMap<String, Duration>) -> Duration {
+    after
+        .iter()
+        .map(|(pid, cpu)| cpu.saturating_sub(before.get(pid).copied().unwrap_or_default()))
+        .sum()
+}
+
+/// The processes whose parent is `pid` (field 4 of `/proc/<pid>/stat`, after the command).
+fn children_of(pid: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.bytes().all(|b| b.is_ascii_digit()).then_some(name)
+        })
+        .filter(|candidate| parent_of(candidate).is_some_and(|parent| parent == pid))
+        .collect()
+}
+
+/// The parent of process `pid`: field 4 of `/proc/<pid>/stat`, after the command in brackets.
+fn parent_of(pid: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_command = stat.rsplit_once(')')?.1;
+    after_command.split_whitespace().nth(1).map(str::to_owned)
 }
 
 /// Opens the store of `backend` in the namespace `space` (a Redis key prefix, a PostgreSQL
@@ -97,20 +160,31 @@ async fn open(backend: Backend, space: &str) -> Result<Opened> {
             Opened {
                 store: Arc::new(store),
                 server_cpus: cpus_of(server_pid.clone()),
-                server_pid,
+                server: server_pid.map_or(ServerProcesses::Unknown, ServerProcesses::Redis),
                 sqlite_file: None,
             }
         }
         Backend::Postgres => {
+            // Plain TCP on loopback, as W4 measures Redis: the test server also offers TLS,
+            // which the default `sslmode=prefer` would take.
             let url = std::env::var("BOT_SESSION_POSTGRES_URL")?;
+            let url = if url.contains("sslmode=") {
+                url
+            } else {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}sslmode=disable")
+            };
             let store = bot_session::PostgresStorage::builder(&url)
                 .table(space.replace('-', "_"))
                 .connect()
                 .await?;
+            let (server_cpus, postmaster) = postgres_server(&url).await;
             Opened {
                 store: Arc::new(store),
-                server_cpus: postgres_server_cpus(&url).await,
-                server_pid: None,
+                server_cpus,
+                server: postmaster.map_or(ServerProcesses::Unknown, |postmaster| {
+                    ServerProcesses::Postgres { postmaster }
+                }),
                 sqlite_file: None,
             }
         }
@@ -121,7 +195,7 @@ async fn open(backend: Backend, space: &str) -> Result<Opened> {
             Opened {
                 store: Arc::new(store),
                 server_cpus: "in-process".to_owned(),
-                server_pid: None,
+                server: ServerProcesses::Unknown,
                 sqlite_file: Some(path),
             }
         }
@@ -188,18 +262,12 @@ async fn timed(backend: Backend, in_flight: usize) -> Result<Figures> {
 
     let opened = open(backend, "bot-session-bench").await?;
     let counted = RoundTrips::wrap(Arc::clone(&opened.store), Default::default());
-    let server_cpu = || {
-        opened
-            .server_pid
-            .as_deref()
-            .and_then(sys::other_process_cpu_time)
-    };
-    let (client_before, server_before) = (sys::process_cpu_time(), server_cpu());
+    let (client_before, server_before) = (sys::process_cpu_time(), opened.server.cpu_by_process());
     let elapsed = run(bot(counted.clone()), indices).await?;
     let client_cpu = sys::process_cpu_time() - client_before;
     let server_cpu = server_before
-        .zip(server_cpu())
-        .map(|(before, after)| after - before);
+        .zip(opened.server.cpu_by_process())
+        .map(|(before, after)| cpu_between(&before, &after));
     let round_trips = round_trips::calls(&counted);
     let (sum, sessions) = stored_sum(&*opened.store, Counter::PREFIX, K as u32).await?;
     verify(workload, "the sum of the counts", sum, N as u64)?;
@@ -246,9 +314,11 @@ async fn redis_server_pid(url: &str) -> Option<String> {
     comm.starts_with("redis").then_some(pid)
 }
 
-/// The CPUs the PostgreSQL backend serving a connection may run on, if it is local.
-async fn postgres_server_cpus(url: &str) -> String {
-    let pid = async {
+/// The CPUs a PostgreSQL backend may run on and the postmaster's process id, read from
+/// `/proc` while a connection of its own is open (its backend ends with it); `None` for the
+/// postmaster when the server is not local.
+async fn postgres_server(url: &str) -> (String, Option<String>) {
+    let probe = async {
         let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
             .ok()?;
@@ -257,12 +327,17 @@ async fn postgres_server_cpus(url: &str) -> String {
             .query_one("SELECT pg_backend_pid()", &[])
             .await
             .ok()?;
-        let pid: i32 = row.get(0);
+        let backend = row.get::<_, i32>(0).to_string();
+        let cpus = cpus_of(Some(backend.clone()));
+        let postmaster = std::fs::read_to_string(format!("/proc/{backend}/comm"))
+            .ok()
+            .filter(|comm| comm.starts_with("postgres"))
+            .and_then(|_| parent_of(&backend));
         drop(client);
         let _ = driver.await;
-        Some(pid.to_string())
+        Some((cpus, postmaster))
     };
-    cpus_of(pid.await)
+    probe.await.unwrap_or_else(|| ("unknown".to_owned(), None))
 }
 
 fn cpus_of(pid: Option<String>) -> String {

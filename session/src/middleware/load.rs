@@ -26,12 +26,11 @@ pub(crate) fn decode<S: Session>(
         encode(key, &value, &mut initial)?;
         return Ok(Loaded::new(Some(value), Origin::New(initial)));
     };
-    let (seen, rest) = envelope::split_seen(&bytes);
-    let redelivery = ctx.update_id().is_some_and(|id| seen.contains(id));
+    let (header, redelivery) = envelope::split_seen_finding(&bytes, ctx.update_id());
     if redelivery {
         ctx.mark_redelivery();
     }
-    let (version, payload) = envelope::split(rest);
+    let (version, payload) = envelope::split(&bytes[header..]);
     let decoded = if version == S::VERSION {
         S::Codec::decode::<S>(payload).map_err(|source| SessionError::Decode {
             session: S::NAME,

@@ -132,13 +132,10 @@ fn plan<S: Session>(
         }
     };
     let start = previous_len.unwrap_or(0);
-    let (seen, previous) = envelope::split_seen(&buffer[..start]);
-    let previous_at = start - previous.len();
-    let header = match update_id {
-        Some(id) => envelope::seen_header(id, seen, shared.options.remember_updates),
-        None => envelope::SeenHeader::new(),
-    };
-    buffer.extend_from_slice(&header);
+    let (previous_at, _) = envelope::split_seen_finding(&buffer[..start], None);
+    if let Some(id) = update_id {
+        envelope::append_seen(id, 0..previous_at, shared.options.remember_updates, buffer);
+    }
     let new_at = buffer.len();
     encode(key, loaded.value(), buffer)?;
     if previous_len.is_some() && buffer[previous_at..start] == buffer[new_at..] {

@@ -16,17 +16,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::oneshot;
 
-use super::link::{Conn, Link, LinkError};
-use super::protocol::{
-    self, ChangeCode, Commit, CommitOutcome, Failure, Replies, Take, TakeOutcome,
-};
+use super::lane::Lane;
+use super::protocol::{self, ChangeCode, Commit, CommitOutcome, Failure, Take, TakeOutcome};
 
 /// The most operations one request carries; the rest wait for the next. Bounds how long one
 /// script call keeps Redis busy (Redis runs nothing else meanwhile).
 const MAX_BATCH: usize = 256;
-
-/// A request buffer grown past this (by huge values) is not kept for the next request.
-const KEEP_REQUEST_BUFFER: usize = 1 << 20;
 
 /// How many times a batch task lets other tasks run while operations keep arriving.
 const MAX_GATHER_YIELDS: usize = 4;
@@ -38,17 +33,8 @@ pub(super) struct Batcher {
 }
 
 struct Inner {
-    link: Link,
-    /// The open lease connection, taken out by whoever sends a request (there is one sender
-    /// at a time) and put back once the replies are read; `None` while none is open.
-    conn: Mutex<Option<Conn>>,
-    /// The bytes of the last request, kept for the next one: a batch's request is several
-    /// kilobytes, and allocating that much anew for each costs more than the small
-    /// allocations around it (glibc consolidates its free lists for every large one).
-    request_buffer: Mutex<Vec<u8>>,
-    prefix: Arc<[u8]>,
-    /// The SHA-1 of [`protocol::COMMIT_MANY`].
-    script_hash: String,
+    /// Where requests go.
+    lane: Lane,
     /// Where batch tasks run when the caller that hands over the queue is outside a runtime
     /// (dropped by a runtime shutting down): the runtime the store was connected in.
     runtime: tokio::runtime::Handle,
@@ -81,23 +67,12 @@ enum Turn<Op, Out> {
 }
 
 impl Batcher {
-    /// A batcher sending on `link`, starting with the connection `conn` already open.
-    /// `runtime`: where batch tasks run when no runtime is current (see [`Inner::runtime`]).
-    pub(super) fn new(
-        link: Link,
-        conn: Conn,
-        prefix: Arc<[u8]>,
-        runtime: tokio::runtime::Handle,
-    ) -> Self {
+    /// A batcher sending on `lane`. `runtime`: where batch tasks run when no runtime is
+    /// current (see [`Inner::runtime`]).
+    pub(super) fn new(lane: Lane, runtime: tokio::runtime::Handle) -> Self {
         Batcher {
             inner: Arc::new(Inner {
-                link,
-                conn: Mutex::new(Some(conn)),
-                request_buffer: Mutex::default(),
-                prefix,
-                script_hash: redis::Script::new(protocol::COMMIT_MANY)
-                    .get_hash()
-                    .to_owned(),
+                lane,
                 runtime,
                 state: Mutex::default(),
             }),
@@ -112,7 +87,7 @@ impl Batcher {
                 // Boxed: the request's future is large, and inline it would make every
                 // take's future that large, queued ones included (each is boxed and copied
                 // by the `Storage` trait).
-                let replies = Box::pin(self.inner.send(&[&take], &[])).await;
+                let replies = Box::pin(self.inner.lane.send(&[&take], &[])).await;
                 only(replies.takes)
             }
             Turn::Queued(reply) => reply.await.unwrap_or_else(|_| Err(abandoned())),
@@ -125,7 +100,7 @@ impl Batcher {
             Turn::Now(commit) => {
                 let _next = HandOver(&self.inner);
                 // Boxed for the reason given in `take`.
-                let replies = Box::pin(self.inner.send(&[], &[&commit])).await;
+                let replies = Box::pin(self.inner.lane.send(&[], &[&commit])).await;
                 only(replies.commits)
             }
             Turn::Queued(reply) => reply.await.unwrap_or_else(|_| Err(abandoned())),
@@ -180,7 +155,7 @@ impl Draining {
             let (mut takes, mut commits) = (prune_takes(takes), prune_commits(commits));
             let take_ops: Vec<&Take> = takes.iter().map(|q| &q.op).collect();
             let commit_ops: Vec<&Commit> = commits.iter().map(|q| &q.op).collect();
-            let replies = inner.send(&take_ops, &commit_ops).await;
+            let replies = inner.lane.send(&take_ops, &commit_ops).await;
             drop((take_ops, commit_ops));
             for (queued, outcome) in commits.drain(..).zip(replies.commits) {
                 if let Some(reply) = queued.reply {
@@ -219,12 +194,6 @@ impl Inner {
     fn state(&self) -> MutexGuard<'_, State> {
         // The lock is never held across code that can panic halfway through a change.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn request_buffer(&self) -> MutexGuard<'_, Vec<u8>> {
-        self.request_buffer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn turn<Op, Out>(
@@ -293,99 +262,6 @@ impl Inner {
             reply: None,
         });
     }
-
-    /// One request for `takes` and `commits`, sent once more on a fresh connection when it
-    /// failed in a way that allows it: everything when nothing was sent, takes also when the
-    /// request may have arrived (taking a lease this very token holds succeeds again, and
-    /// reading twice is harmless), commits never then (they might have been applied).
-    async fn send(&self, takes: &[&Take], commits: &[&Commit]) -> Replies {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let replies = match self.exchange(&mut conn, takes, commits).await {
-            Ok(replies) => replies,
-            Err(err) => {
-                let (takes_again, commits_again) = match err {
-                    LinkError::Unsent(_) => (true, true),
-                    LinkError::Lost(_) => (true, false),
-                    LinkError::Connect(_) | LinkError::Refused(_) => (false, false),
-                };
-                let again = (
-                    if takes_again { takes } else { &[][..] },
-                    if commits_again { commits } else { &[][..] },
-                );
-                if again.0.is_empty() && again.1.is_empty() {
-                    failed(&err, takes.len(), commits.len())
-                } else {
-                    tracing::debug!(error = %err, "redis lease request failed; sending it once more on a fresh connection");
-                    let retried = self
-                        .exchange(&mut conn, again.0, again.1)
-                        .await
-                        .unwrap_or_else(|err| failed(&err, again.0.len(), again.1.len()));
-                    let mut first = failed(&err, takes.len(), commits.len());
-                    if takes_again {
-                        first.takes = retried.takes;
-                    }
-                    if commits_again {
-                        first.commits = retried.commits;
-                    }
-                    first
-                }
-            }
-        };
-        *self.conn.lock().unwrap_or_else(PoisonError::into_inner) = conn;
-        replies
-    }
-
-    /// One request; when Redis lost the commit script (it restarted, or its scripts were
-    /// flushed), sends the commits, which did not run, once more with the script.
-    async fn exchange(
-        &self,
-        conn: &mut Option<Conn>,
-        takes: &[&Take],
-        commits: &[&Commit],
-    ) -> Result<Replies, LinkError> {
-        let buffer = std::mem::take(&mut *self.request_buffer());
-        let request = protocol::request(
-            buffer,
-            &self.prefix,
-            &self.script_hash,
-            takes,
-            commits,
-            false,
-        );
-        let replies = self
-            .link
-            .request(conn, &request.bytes, request.replies)
-            .await
-            .map(|replies| protocol::decode(&request, replies, takes, commits.len()));
-        if request.bytes.capacity() <= KEEP_REQUEST_BUFFER {
-            *self.request_buffer() = request.bytes;
-        }
-        let mut replies = replies?;
-        if replies.no_script {
-            tracing::debug!("redis does not know the commit script; loading it");
-            let request = protocol::request(
-                Vec::new(),
-                &self.prefix,
-                &self.script_hash,
-                &[],
-                commits,
-                true,
-            );
-            replies.commits = match self
-                .link
-                .request(conn, &request.bytes, request.replies)
-                .await
-            {
-                Ok(again) => protocol::decode(&request, again, &[], commits.len()).commits,
-                Err(err) => vec![Err(Failure::Link(err)); commits.len()],
-            };
-        }
-        Ok(replies)
-    }
 }
 
 /// The first `max` queued operations, leaving the rest queued in order; an empty queue is
@@ -417,14 +293,6 @@ fn prune_commits(
         }
     }
     commits
-}
-
-fn failed(err: &LinkError, takes: usize, commits: usize) -> Replies {
-    Replies {
-        takes: vec![Err(Failure::Link(err.clone())); takes],
-        commits: vec![Err(Failure::Link(err.clone())); commits],
-        no_script: false,
-    }
 }
 
 /// The single outcome of a request sent for one operation.

@@ -3,9 +3,9 @@
 //!
 //! A batch of `t` takes and `c` commits is one request, in this order:
 //!
-//! 1. when `c > 0`: `EVALSHA <COMMIT_MANY> c k1 .. kc  p  ..`, which applies and releases
-//!    every commit whose lease is still its own, atomically, and answers the positions of
-//!    those whose lease was lost (none, normally);
+//! 1. when `c > 0`: `EVALSHA <COMMIT_MANY> 2c v1 .. vc l1 .. lc  p  ..`, which applies and
+//!    releases every commit whose lease is still its own, atomically, and answers the
+//!    positions of those whose lease was lost (none, normally);
 //! 2. per take: `SET <lease> <token> NX PX <ms> GET`, which takes the lease when it is free
 //!    and answers the previous holder (nil when there was none);
 //! 3. when `t > 0`: `MGET v1 .. vt`, the values, read after the leases were taken.
@@ -14,30 +14,33 @@
 //! Reading the value after taking the lease, in a later command, is as safe as reading it in
 //! the same script: a value only changes under its lease (by the commit script, which checks
 //! it), so once the lease is ours nothing but our own commit writes the value.
+//!
+//! The commands are written through [`Commands`]: as RESP bytes for the direct connection, as
+//! a redis-rs pipeline for the others. In a cluster every batch is one slot's operations (a
+//! script's keys, and an MGET's, must share a slot).
 
-use super::LEASE_SUFFIX;
-use super::resp::{Encoder, ProtocolError, Reply, ServerError};
+use super::keys::KeyScheme;
+use super::link::LinkError;
+use super::reply::{Reply, ServerError};
 use super::token::LeaseToken;
 use crate::storage_key::StorageKey;
 
 /// The commit script.
 ///
-/// KEYS: the session key of each commit; its lease is the key followed by `\0lease` (see
-/// [`LEASE_SUFFIX`]). ARGV\[1\]: how many of the commits, `p`, are plain writes (no TTL); they
-/// come first. Then per plain write: `ticket:nonce` and the bytes to write; per other commit:
-/// `ticket:nonce`, the change (`n` nothing, `d` delete, `w<ms>` write with a TTL, `t<ms>`
-/// touch) and the bytes (empty unless writing). Answers the positions (1-based, in KEYS) of
-/// the commits that found their lease taken over or gone: those changed nothing.
+/// KEYS: the session key of each commit, then the lease key of each, in the same order.
+/// ARGV\[1\]: how many of the commits, `p`, are plain writes (no TTL); they come first. Then per
+/// plain write: `ticket:nonce` and the bytes to write; per other commit: `ticket:nonce`, the
+/// change (`n` nothing, `d` delete, `w<ms>` write with a TTL, `t<ms>` touch) and the bytes
+/// (empty unless writing). Answers the positions (1-based, among the commits) of the commits
+/// that found their lease taken over or gone: those changed nothing.
 ///
-/// Inside a script Redis's cost per argument and per call is large next to the commands
-/// themselves: lease keys are derived here rather than passed, a plain write passes no change
-/// code, the leases are read with one MGET, the plain writes are one MSET and all deletes
-/// (values and leases) one DEL, whatever the number of commits.
+/// Every key the script touches is in KEYS, as Redis Cluster requires. Inside a script Redis's
+/// cost per argument and per call is large next to the commands themselves: a plain write
+/// passes no change code, the leases are read with one MGET, the plain writes are one MSET
+/// and all deletes (values and leases) one DEL, whatever the number of commits.
 pub(super) const COMMIT_MANY: &str = r"
-local n, p = #KEYS, tonumber(ARGV[1])
-local leases = {}
-for i = 1, n do leases[i] = KEYS[i] .. '\0lease' end
-local holders = redis.call('MGET', unpack(leases))
+local n, p = #KEYS / 2, tonumber(ARGV[1])
+local holders = redis.call('MGET', unpack(KEYS, n + 1))
 local lost, writes, deletes = {}, {}, {}
 local nl, nw, nd = 0, 0, 0
 for i = 1, p do
@@ -46,7 +49,7 @@ for i = 1, p do
     writes[nw + 2] = ARGV[2 * i + 1]
     nw = nw + 2
     nd = nd + 1
-    deletes[nd] = leases[i]
+    deletes[nd] = KEYS[n + i]
   else
     nl = nl + 1
     lost[nl] = i
@@ -66,7 +69,7 @@ for i = p + 1, n do
       redis.call('PEXPIRE', key, string.sub(change, 2))
     end
     nd = nd + 1
-    deletes[nd] = leases[i]
+    deletes[nd] = KEYS[n + i]
   else
     nl = nl + 1
     lost[nl] = i
@@ -76,6 +79,18 @@ if nw > 0 then redis.call('MSET', unpack(writes, 1, nw)) end
 if nd > 0 then redis.call('DEL', unpack(deletes, 1, nd)) end
 return lost
 ";
+
+/// Where a batch's commands are written: each command is `command(n)` followed by its `n`
+/// arguments, its name first.
+pub(super) trait Commands {
+    fn command(&mut self, args: usize) -> &mut Self;
+    fn arg(&mut self, bytes: &[u8]) -> &mut Self;
+    /// One argument made of several pieces (a prefix, a key, a suffix).
+    fn arg_parts(&mut self, parts: &[&[u8]]) -> &mut Self;
+    fn arg_u64(&mut self, n: u64) -> &mut Self {
+        self.arg(itoa::Buffer::new().format(n).as_bytes())
+    }
+}
 
 /// One lease to take: `SET <lease> <token> NX PX <ms> GET`, and its value to read.
 #[derive(Debug, Clone)]
@@ -147,16 +162,16 @@ pub(super) enum ChangeCode {
 
 impl ChangeCode {
     /// The change as the script reads it (not used for plain writes).
-    fn write_to(self, encoder: &mut Encoder<'_>) {
-        let mut digits = [0u8; 20];
+    fn write_to(self, out: &mut impl Commands) {
+        let mut digits = itoa::Buffer::new();
         let (code, ms): (&[u8], &[u8]) = match self {
             ChangeCode::Nothing => (b"n", b""),
             ChangeCode::Delete => (b"d", b""),
             ChangeCode::Write(None) => (b"w", b""),
-            ChangeCode::Write(Some(ms)) => (b"w", super::resp::decimal(ms, &mut digits)),
-            ChangeCode::Touch(ms) => (b"t", super::resp::decimal(ms, &mut digits)),
+            ChangeCode::Write(Some(ms)) => (b"w", digits.format(ms).as_bytes()),
+            ChangeCode::Touch(ms) => (b"t", digits.format(ms).as_bytes()),
         };
-        encoder.arg_parts(&[code, ms]);
+        out.arg_parts(&[code, ms]);
     }
 }
 
@@ -174,8 +189,8 @@ pub(super) enum Taken {
 pub(super) enum Failure {
     /// Redis answered this operation with an error.
     Server(ServerError),
-    /// The request failed on the way; see [`super::link::LinkError`].
-    Link(super::link::LinkError),
+    /// The request failed on the way; see [`LinkError`].
+    Link(LinkError),
     /// Redis answered something this store never asks for.
     Reply(String),
     /// The server lacks what this store needs.
@@ -189,36 +204,27 @@ pub(super) type TakeOutcome = Result<Taken, Failure>;
 /// `Ok(true)`: applied and released; `Ok(false)`: the lease was no longer this commit's.
 pub(super) type CommitOutcome = Result<bool, Failure>;
 
-/// A batch's request: the bytes, how many replies they ask for, and in which order the
-/// commits were written (plain writes first).
-pub(super) struct Request {
-    pub bytes: Vec<u8>,
+/// What a batch's request asks for: how many replies, and in which order the commits were
+/// written (plain writes first).
+#[derive(Debug)]
+pub(super) struct Layout {
     pub replies: usize,
     /// `commit_order[i]`: the index, among the commits given, of the i-th commit sent.
     commit_order: Vec<usize>,
 }
 
-/// The request of one batch (see the module docs), written into `bytes` (emptied first: a
-/// buffer kept from an earlier request); `script_hash` is [`COMMIT_MANY`]'s SHA-1.
-/// `load_script` sends `SCRIPT LOAD` first (after Redis answered `NOSCRIPT`).
+/// Writes the request of one batch (see the module docs) to `out`; `script_hash` is
+/// [`COMMIT_MANY`]'s SHA-1. `load_script` sends `SCRIPT LOAD` first (after Redis answered
+/// `NOSCRIPT`).
 pub(super) fn request(
-    mut bytes: Vec<u8>,
-    prefix: &[u8],
+    out: &mut impl Commands,
+    keys: &KeyScheme,
     script_hash: &str,
     takes: &[&Take],
     commits: &[&Commit],
     load_script: bool,
-) -> Request {
-    bytes.clear();
-    bytes.reserve(
-        64 + takes.len() * (2 * prefix.len() + 128)
-            + commits
-                .iter()
-                .map(|c| prefix.len() + c.bytes.len() + 96)
-                .sum::<usize>(),
-    );
+) -> Layout {
     let mut replies = 0;
-    let mut out = Encoder::new(&mut bytes);
     if load_script {
         out.command(3)
             .arg(b"SCRIPT")
@@ -232,20 +238,22 @@ pub(super) fn request(
         commit_order.sort_by_key(|&i| !commits[i].is_plain_write());
         let plain = commits.iter().filter(|c| c.is_plain_write()).count();
         let others = commits.len() - plain;
-        let mut digits = [0u8; 20];
-        out.command(4 + commits.len() + 2 * plain + 3 * others)
+        out.command(4 + 2 * commits.len() + 2 * plain + 3 * others)
             .arg(b"EVALSHA")
             .arg(script_hash.as_bytes())
-            .arg_u64(commits.len() as u64);
+            .arg_u64(2 * commits.len() as u64);
         for &i in &commit_order {
-            out.arg_parts(&[prefix, commits[i].key()]);
+            out.arg_parts(&keys.value_parts(commits[i].key()));
         }
-        out.arg(super::resp::decimal(plain as u64, &mut digits));
+        for &i in &commit_order {
+            out.arg_parts(&keys.lease_parts(commits[i].key()));
+        }
+        out.arg_u64(plain as u64);
         for &i in &commit_order {
             let commit = commits[i];
             out.arg(commit.token.as_bytes());
             if !commit.is_plain_write() {
-                commit.change.write_to(&mut out);
+                commit.change.write_to(out);
             }
             out.arg(commit.value());
         }
@@ -254,7 +262,7 @@ pub(super) fn request(
     for take in takes {
         out.command(7)
             .arg(b"SET")
-            .arg_parts(&[prefix, take.key.as_bytes(), LEASE_SUFFIX])
+            .arg_parts(&keys.lease_parts(take.key.as_bytes()))
             .arg(take.token.as_bytes())
             .arg(b"NX")
             .arg(b"PX")
@@ -265,15 +273,24 @@ pub(super) fn request(
     if !takes.is_empty() {
         out.command(1 + takes.len()).arg(b"MGET");
         for take in takes {
-            out.arg_parts(&[prefix, take.key.as_bytes()]);
+            out.arg_parts(&keys.value_parts(take.key.as_bytes()));
         }
         replies += 1;
     }
-    Request {
-        bytes,
+    Layout {
         replies,
         commit_order,
     }
+}
+
+/// About how many bytes the request of `takes` and `commits` takes as RESP, to reserve it.
+pub(super) fn request_size(keys: &KeyScheme, takes: &[&Take], commits: &[&Commit]) -> usize {
+    let prefix = keys.prefix().len() + 2;
+    64 + takes.len() * (2 * prefix + 128)
+        + commits
+            .iter()
+            .map(|c| 2 * prefix + c.key().len() + c.bytes.len() + 112)
+            .sum::<usize>()
 }
 
 /// The replies of one batch, split per operation.
@@ -286,9 +303,21 @@ pub(super) struct Replies {
     pub no_script: bool,
 }
 
-/// Splits the replies to `request` (made for `takes` and `commits`) per operation.
+impl Replies {
+    /// Every operation failed alike.
+    pub(super) fn failed(failure: &Failure, takes: usize, commits: usize) -> Self {
+        Replies {
+            takes: vec![Err(failure.clone()); takes],
+            commits: vec![Err(failure.clone()); commits],
+            no_script: false,
+        }
+    }
+}
+
+/// Splits the replies to the request laid out as `request` (made for `takes` and `commits`)
+/// per operation.
 pub(super) fn decode(
-    request: &Request,
+    request: &Layout,
     replies: Vec<Reply>,
     takes: &[&Take],
     commits: usize,
@@ -299,11 +328,7 @@ pub(super) fn decode(
             replies.len(),
             request.replies
         ));
-        return Replies {
-            takes: vec![Err(failure.clone()); takes.len()],
-            commits: vec![Err(failure); commits],
-            no_script: false,
-        };
+        return Replies::failed(&failure, takes.len(), commits);
     }
     let loaded_script =
         request.replies > usize::from(commits > 0) + takes.len() + usize::from(!takes.is_empty());
@@ -396,12 +421,6 @@ fn unexpected(what: &str, reply: &Reply) -> Failure {
     Failure::Reply(format!("unexpected reply to {what}: {reply:?}"))
 }
 
-impl From<ProtocolError> for Failure {
-    fn from(err: ProtocolError) -> Self {
-        Failure::Reply(err.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,29 +437,44 @@ mod tests {
         Commit::new(key.as_bytes(), LeaseToken::new(7, 9), change, value)
     }
 
-    /// The commands of a request, as lists of arguments.
-    fn commands(bytes: &[u8]) -> Vec<Vec<String>> {
-        let mut out = Vec::new();
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            // A command is an array of bulk strings: the reply parser reads it too.
-            let (reply, used) = super::super::resp::parse(rest)
-                .expect("valid RESP")
-                .expect("complete");
-            let Reply::Array(args) = reply else {
-                panic!("not a command: {reply:?}")
-            };
-            out.push(
-                args.into_iter()
-                    .map(|arg| match arg {
-                        Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
-                        other => panic!("not a bulk string: {other:?}"),
-                    })
-                    .collect(),
-            );
-            rest = &rest[used..];
+    /// A request's commands, as lists of arguments.
+    #[derive(Default)]
+    struct Recorded(Vec<Vec<String>>);
+
+    impl Commands for Recorded {
+        fn command(&mut self, args: usize) -> &mut Self {
+            self.0.push(Vec::with_capacity(args));
+            self
         }
-        out
+        fn arg(&mut self, bytes: &[u8]) -> &mut Self {
+            let command = self.0.last_mut().expect("an argument outside a command");
+            command.push(String::from_utf8_lossy(bytes).into_owned());
+            self
+        }
+        fn arg_parts(&mut self, parts: &[&[u8]]) -> &mut Self {
+            self.arg(&parts.concat())
+        }
+    }
+
+    impl Recorded {
+        /// Checks that each command got as many arguments as it announced.
+        fn commands(&self) -> &[Vec<String>] {
+            for command in &self.0 {
+                assert_eq!(command.len(), command.capacity(), "{command:?}");
+            }
+            &self.0
+        }
+    }
+
+    fn request_of(
+        keys: &KeyScheme,
+        takes: &[&Take],
+        commits: &[&Commit],
+        load_script: bool,
+    ) -> (Recorded, Layout) {
+        let mut out = Recorded::default();
+        let layout = request(&mut out, keys, "SHA", takes, commits, load_script);
+        (out, layout)
     }
 
     #[test]
@@ -450,16 +484,29 @@ mod tests {
             commit("c", ChangeCode::Write(Some(1500)), b"{}"),
             commit("d", ChangeCode::Write(None), b"[]"),
         );
-        let req = request(Vec::new(), b"p:", "SHA", &[&t1, &t2], &[&c1, &c2], false);
+        let keys = KeyScheme::new("p:", false);
+        let (out, layout) = request_of(&keys, &[&t1, &t2], &[&c1, &c2], false);
         let token1 = String::from_utf8_lossy(t1.token.as_bytes()).into_owned();
         let token2 = String::from_utf8_lossy(t2.token.as_bytes()).into_owned();
         let token_c = String::from_utf8_lossy(c1.token.as_bytes()).into_owned();
         assert_eq!(
-            commands(&req.bytes),
+            out.commands(),
             [
-                // The plain write first, then the write with a TTL.
+                // The plain write first, then the write with a TTL; the session keys, then
+                // their leases.
                 vec![
-                    "EVALSHA", "SHA", "2", "p:d", "p:c", "1", &token_c, "[]", &token_c, "w1500",
+                    "EVALSHA",
+                    "SHA",
+                    "4",
+                    "p:d",
+                    "p:c",
+                    "p:d\0lease",
+                    "p:c\0lease",
+                    "1",
+                    &token_c,
+                    "[]",
+                    &token_c,
+                    "w1500",
                     "{}"
                 ],
                 vec!["SET", "p:a\0lease", &token1, "NX", "PX", "30000", "GET"],
@@ -467,24 +514,21 @@ mod tests {
                 vec!["MGET", "p:a", "p:b"],
             ]
         );
-        assert_eq!(req.replies, 4);
-        // Written into the buffer of an earlier request, the same bytes.
-        let again = request(
-            req.bytes.clone(),
-            b"p:",
-            "SHA",
-            &[&t1, &t2],
-            &[&c1, &c2],
-            false,
-        );
-        assert_eq!(again.bytes, req.bytes);
-        assert_eq!(
-            request(Vec::new(), b"", "SHA", &[&t1], &[], false).replies,
-            2
-        );
-        let reload = request(Vec::new(), b"", "SHA", &[], &[&c1], true);
-        assert_eq!(reload.replies, 2);
-        assert_eq!(commands(&reload.bytes)[0][..2], ["SCRIPT", "LOAD"]);
+        assert_eq!(layout.replies, 4);
+        assert_eq!(request_of(&keys, &[&t1], &[], false).1.replies, 2);
+        let (reload, layout) = request_of(&keys, &[], &[&c1], true);
+        assert_eq!(layout.replies, 2);
+        assert_eq!(reload.commands()[0][..2], ["SCRIPT", "LOAD"]);
+    }
+
+    #[test]
+    fn in_a_cluster_every_key_carries_the_hash_tag() {
+        let (t, c) = (take("a", 1, 2), commit("a", ChangeCode::Delete, b""));
+        let (out, _) = request_of(&KeyScheme::new("p:", true), &[&t], &[&c], false);
+        let commands = out.commands();
+        assert_eq!(commands[0][3..5], ["{p:a}", "{p:a}\0lease"]);
+        assert_eq!(commands[1][1], "{p:a}\0lease");
+        assert_eq!(commands[2][1], "{p:a}");
     }
 
     #[test]
@@ -497,8 +541,8 @@ mod tests {
         ];
         for (code, text) in codes {
             let c = commit("k", code, b"");
-            let req = request(Vec::new(), b"", "SHA", &[], &[&c], false);
-            assert_eq!(commands(&req.bytes)[0][6], text);
+            let (out, _) = request_of(&KeyScheme::new("", false), &[], &[&c], false);
+            assert_eq!(out.commands()[0][7], text);
         }
     }
 
@@ -510,7 +554,7 @@ mod tests {
             commit("y", ChangeCode::Write(None), b"1"),
         );
         let takes = [&mine, &theirs, &repeated];
-        let req = request(Vec::new(), b"", "SHA", &takes, &[&kept, &lost], false);
+        let (_, req) = request_of(&KeyScheme::new("", false), &takes, &[&kept, &lost], false);
         let replies = vec![
             // `lost` was sent first (a plain write): position 1.
             Reply::Array(vec![Reply::Int(1)]),
@@ -540,7 +584,8 @@ mod tests {
     #[test]
     fn noscript_is_reported_and_a_short_reply_fails_everything() {
         let c = commit("k", ChangeCode::Nothing, b"");
-        let req = request(Vec::new(), b"", "SHA", &[], &[&c], false);
+        let keys = KeyScheme::new("", false);
+        let (_, req) = request_of(&keys, &[], &[&c], false);
         let out = decode(
             &req,
             vec![Reply::Error(ServerError::new(
@@ -553,7 +598,7 @@ mod tests {
         assert!(out.commits[0].is_err());
 
         let t = take("a", 1, 2);
-        let req = request(Vec::new(), b"", "SHA", &[&t], &[&c], false);
+        let (_, req) = request_of(&keys, &[&t], &[&c], false);
         let out = decode(&req, vec![Reply::Nil], &[&t], 1);
         assert!(out.takes.iter().all(Result::is_err));
         assert!(out.commits.iter().all(Result::is_err));
@@ -562,7 +607,7 @@ mod tests {
     #[test]
     fn an_old_redis_refusing_set_nx_get_is_named() {
         let t = take("a", 1, 2);
-        let req = request(Vec::new(), b"", "SHA", &[&t], &[], false);
+        let (_, req) = request_of(&KeyScheme::new("", false), &[&t], &[], false);
         let out = decode(
             &req,
             vec![

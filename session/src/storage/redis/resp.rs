@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+use super::protocol::Commands;
+pub(super) use super::reply::{Reply, ServerError};
+
 /// Spare room beyond twice a bulk string's length (see [`parse_at`]): a session's new
 /// encoding may be a little longer than the stored one.
 const BULK_SPARE: usize = 16;
@@ -20,31 +23,6 @@ impl<'a> Encoder<'a> {
         Encoder { out }
     }
 
-    /// Starts a command of `args` arguments (its name included).
-    pub(super) fn command(&mut self, args: usize) -> &mut Self {
-        self.header(b'*', args);
-        self
-    }
-
-    pub(super) fn arg(&mut self, bytes: &[u8]) -> &mut Self {
-        self.header(b'$', bytes.len());
-        self.out.extend_from_slice(bytes);
-        self.out.extend_from_slice(b"\r\n");
-        self
-    }
-
-    /// One argument made of several pieces (a prefix, a key, a suffix).
-    pub(super) fn arg_parts(&mut self, parts: &[&[u8]]) -> &mut Self {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        self.out.reserve(len + 16);
-        self.header(b'$', len);
-        for part in parts {
-            self.out.extend_from_slice(part);
-        }
-        self.out.extend_from_slice(b"\r\n");
-        self
-    }
-
     /// `*<n>\r\n` or `$<n>\r\n`; lengths under 100, nearly all of them, without a loop.
     fn header(&mut self, kind: u8, n: usize) {
         if n < 10 {
@@ -56,21 +34,42 @@ impl<'a> Encoder<'a> {
                 .extend_from_slice(&[kind, b'0' + tens, b'0' + ones, b'\r', b'\n']);
         } else {
             self.out.push(kind);
-            self.decimal(n as u64);
+            let mut digits = [0u8; 20];
+            self.out.extend_from_slice(decimal(n as u64, &mut digits));
             self.out.extend_from_slice(b"\r\n");
         }
     }
+}
 
-    pub(super) fn arg_u64(&mut self, n: u64) -> &mut Self {
+impl Commands for Encoder<'_> {
+    /// Starts a command of `args` arguments (its name included).
+    fn command(&mut self, args: usize) -> &mut Self {
+        self.header(b'*', args);
+        self
+    }
+
+    fn arg(&mut self, bytes: &[u8]) -> &mut Self {
+        self.header(b'$', bytes.len());
+        self.out.extend_from_slice(bytes);
+        self.out.extend_from_slice(b"\r\n");
+        self
+    }
+
+    fn arg_parts(&mut self, parts: &[&[u8]]) -> &mut Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.out.reserve(len + 16);
+        self.header(b'$', len);
+        for part in parts {
+            self.out.extend_from_slice(part);
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self
+    }
+
+    fn arg_u64(&mut self, n: u64) -> &mut Self {
         let mut digits = [0u8; 20];
         let text = decimal(n, &mut digits);
         self.arg(text)
-    }
-
-    fn decimal(&mut self, n: u64) {
-        let mut digits = [0u8; 20];
-        let text = decimal(n, &mut digits);
-        self.out.extend_from_slice(text);
     }
 }
 
@@ -99,42 +98,6 @@ pub(super) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     }
     &buf[at..]
 }
-
-/// One reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Reply {
-    Nil,
-    Int(i64),
-    Bulk(Vec<u8>),
-    Status(String),
-    Error(ServerError),
-    Array(Vec<Reply>),
-}
-
-/// An error reply: `-<CODE> <message>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct ServerError {
-    line: String,
-}
-
-impl ServerError {
-    pub(super) fn new(line: impl Into<String>) -> Self {
-        ServerError { line: line.into() }
-    }
-
-    /// The first word: `ERR`, `NOSCRIPT`, `LOADING`, `READONLY`, ...
-    pub(super) fn code(&self) -> &str {
-        self.line.split(' ').next().unwrap_or_default()
-    }
-}
-
-impl fmt::Display for ServerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.line)
-    }
-}
-
-impl std::error::Error for ServerError {}
 
 /// Bytes that are not a reply this parser knows.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,8 +22,8 @@ impl LeaseToken {
             bytes: [0; MAX_LEN],
             len: 0,
         };
-        let mut digits = [0u8; 20];
-        let ticket = super::resp::decimal(ticket, &mut digits);
+        let mut digits = itoa::Buffer::new();
+        let ticket = digits.format(ticket).as_bytes();
         let mut at = ticket.len();
         token.bytes[..at].copy_from_slice(ticket);
         token.bytes[at] = b':';

@@ -1,0 +1,280 @@
+//! Live mode: updates by `getUpdates` long polling through teloxide, replies by `sendMessage`.
+//!
+//! - Each batch `getUpdates` returns is handled in full (at most `--concurrency` updates at
+//!   once) before the next call, whose `offset` confirms it: an update Telegram forgets has
+//!   been handled, and one fetched but not handled (the bot stopped) comes again.
+//! - teloxide turns an update it cannot parse into `UpdateKind::Error` holding the raw JSON;
+//!   the others it parsed are turned back into JSON. Either way the bot reads the same
+//!   `bot_session::Update` model as in replay and webhook mode: one handler for all three.
+//! - A reply is sent once its update's sessions are stored. A send that fails for a reason
+//!   that passes (429 with `retry_after`, a 5xx, the network) is tried again, a few times;
+//!   one that still fails is reported. The count is stored either way.
+//! - Ctrl-C stops fetching; the batch in hand is finished and confirmed, then the bot exits.
+
+use std::time::{Duration, Instant};
+
+use bot_session::{Composer, Update};
+use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters};
+use teloxide::requests::{Request, Requester};
+use teloxide::types::{AllowedUpdate, ChatId, MessageId, ThreadId, UpdateKind};
+use teloxide::{ApiError, Bot, RequestError};
+use tokio::sync::watch;
+
+use crate::replay::Replayed;
+use crate::replies::{Outbox, Reply};
+use crate::tally::Tally;
+
+/// How long one `getUpdates` waits for an update; below the 17 s teloxide's HTTP client
+/// gives a request.
+const POLL_TIMEOUT_SECS: u32 = 10;
+/// Tries of one `sendMessage` before its reply is reported as not sent.
+const SEND_ATTEMPTS: u32 = 5;
+/// A `retry_after` longer than this is not waited for: the reply is reported instead, so one
+/// flood-limited chat cannot hold the bot for minutes.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The longest pause between two failed `getUpdates` calls.
+const MAX_POLL_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The kinds the counter answers or counts; the others are not worth their traffic.
+const ALLOWED: [AllowedUpdate; 3] = [
+    AllowedUpdate::Message,
+    AllowedUpdate::ChannelPost,
+    AllowedUpdate::CallbackQuery,
+];
+
+/// The outbox of poll mode: each reply is sent with `sendMessage`, after commit.
+pub fn outbox(telegram: Bot, tally: Tally) -> Outbox {
+    Outbox::new(move |update_id, reply| {
+        let (telegram, tally) = (telegram.clone(), tally.clone());
+        async move {
+            match send(&telegram, &reply).await {
+                Ok(()) => tally.replied(),
+                Err(err) => eprintln!(
+                    "update {update_id}: the reply to chat {} was not sent: {err} \
+                     (its count is stored)",
+                    reply.chat_id
+                ),
+            }
+        }
+    })
+}
+
+/// Asks `getMe` who the bot is: checks the token, and gives the username that commands in
+/// groups carry (`/stats@username`).
+pub async fn introduce(telegram: &Bot) -> Result<String, String> {
+    let me = telegram.get_me().send().await.map_err(|err| {
+        format!("getMe failed: {err} (is BOT_TOKEN the token @BotFather gave you?)")
+    })?;
+    // Tests read this line to know the bot is up.
+    eprintln!("polling as @{} (Ctrl-C stops)", me.username());
+    Ok(me.username().to_owned())
+}
+
+/// Polls until Ctrl-C, handling every update with `bot`.
+pub async fn poll(
+    bot: &Composer,
+    telegram: &Bot,
+    concurrency: usize,
+    tally: &Tally,
+) -> Result<Replayed, String> {
+    let stop = stop_on_ctrl_c();
+    let started = Instant::now();
+    let (mut offset, mut malformed, mut failed, mut failures) = (None, 0, 0, 0);
+    while !*stop.borrow() {
+        let mut request = telegram
+            .get_updates()
+            .timeout(POLL_TIMEOUT_SECS)
+            .allowed_updates(ALLOWED);
+        if let Some(offset) = offset {
+            request = request.offset(offset);
+        }
+        let fetched = tokio::select! {
+            fetched = request.send() => fetched,
+            // What this call would have returned is not confirmed: it comes again.
+            () = stopped(stop.clone()) => break,
+        };
+        let updates = match fetched {
+            Ok(updates) => {
+                failures = 0;
+                updates
+            }
+            Err(err) => {
+                failures += 1;
+                let wait = poll_retry_delay(&err, failures)?;
+                eprintln!("getUpdates failed: {err}; trying again in {wait:?}");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stopped(stop.clone()) => break,
+                }
+                continue;
+            }
+        };
+        let Some(last) = updates.last() else {
+            continue;
+        };
+        let next = i32::try_from(i64::from(last.id.0) + 1)
+            .map_err(|_| format!("update id {} is past getUpdates' offset range", last.id.0))?;
+        let mut batch = Vec::with_capacity(updates.len());
+        for update in &updates {
+            match to_model(update) {
+                Ok(update) => batch.push(update),
+                Err(err) => {
+                    malformed += 1;
+                    eprintln!(
+                        "update {}: not a Telegram update ({err}); skipped",
+                        update.id.0
+                    );
+                }
+            }
+        }
+        failed += bot.run(batch, concurrency).await.failed;
+        offset = Some(next);
+    }
+    if let Some(offset) = offset {
+        confirm(telegram, offset).await;
+    }
+    Ok(Replayed {
+        elapsed: started.elapsed(),
+        malformed,
+        // The tally middleware saw every failure but the panics.
+        panicked: failed.saturating_sub(tally.done().1),
+    })
+}
+
+/// Tells Telegram the last batch is handled: a `getUpdates` with the next offset, asking for
+/// nothing new. Without it the batch would come again at the next start.
+async fn confirm(telegram: &Bot, offset: i32) {
+    let confirmed = telegram
+        .get_updates()
+        .offset(offset)
+        .limit(1)
+        .timeout(0)
+        .send()
+        .await;
+    if let Err(err) = confirmed {
+        eprintln!(
+            "could not confirm the updates before {offset}: {err}; they come again at the next start \
+             and are answered without counting twice"
+        );
+    }
+}
+
+/// The bot's JSON model of a teloxide update: the raw JSON teloxide kept when it could not
+/// parse the update, else the update turned back into the JSON it came from.
+fn to_model(update: &teloxide::types::Update) -> Result<Update, String> {
+    let json = match &update.kind {
+        UpdateKind::Error(raw) => raw.clone(),
+        _ => serde_json::to_value(update).map_err(|err| err.to_string())?,
+    };
+    if !json.is_object() {
+        return Err("expected a JSON object".to_owned());
+    }
+    serde_json::from_value(json).map_err(|err| err.to_string())
+}
+
+/// Sends one reply, trying again while the failure is one that passes.
+async fn send(telegram: &Bot, reply: &Reply) -> Result<(), RequestError> {
+    let thread = match reply.message_thread_id.map(i32::try_from).transpose() {
+        Ok(thread) => thread.map(|id| ThreadId(MessageId(id))),
+        Err(_) => None,
+    };
+    let mut chat_id = reply.chat_id;
+    let mut attempt = 1;
+    loop {
+        let mut request = telegram.send_message(ChatId(chat_id), reply.text.clone());
+        if let Some(thread) = thread {
+            request = request.message_thread_id(thread);
+        }
+        let err = match request.send().await {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let wait = match &err {
+            // The group became a supergroup since: its count moved there, so does the reply.
+            RequestError::MigrateToChatId(new_chat) => {
+                chat_id = new_chat.0;
+                Duration::ZERO
+            }
+            err => match retry_delay(err, attempt) {
+                Some(wait) if wait <= MAX_RETRY_AFTER => wait,
+                _ => return Err(err.clone()),
+            },
+        };
+        if attempt >= SEND_ATTEMPTS {
+            return Err(err);
+        }
+        attempt += 1;
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// How long to wait before trying a failed call again, or `None` when trying again cannot
+/// help (a bad request, a chat that blocked the bot, a wrong token).
+fn retry_delay(err: &RequestError, attempt: u32) -> Option<Duration> {
+    let backoff = || Duration::from_secs(1 << attempt.min(5).saturating_sub(1));
+    match err {
+        RequestError::RetryAfter(seconds) => Some(seconds.duration()),
+        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => {
+            Some(backoff())
+        }
+        // A 5xx reaches us as an error teloxide has no name for (after its own 10 s pause);
+        // a refusal says what was wrong with the request.
+        RequestError::Api(ApiError::Unknown(description)) if !is_refusal(description) => {
+            Some(backoff())
+        }
+        _ => None,
+    }
+}
+
+/// `getUpdates` is tried again whatever passes (the network may be down for an hour), and
+/// not for what only a person can fix.
+fn poll_retry_delay(err: &RequestError, failures: u32) -> Result<Duration, String> {
+    match err {
+        RequestError::Api(ApiError::CantGetUpdates) => Err(format!(
+            "getUpdates: {err}: this bot has a webhook; remove it (deleteWebhook) or run the \
+             counter with --webhook"
+        )),
+        RequestError::Api(ApiError::TerminatedByOtherGetUpdates) => {
+            Err(format!("getUpdates: {err}: stop the other instance first"))
+        }
+        RequestError::Api(ApiError::InvalidToken) => {
+            Err(format!("getUpdates: {err}: check BOT_TOKEN"))
+        }
+        _ => retry_delay(err, failures)
+            .map(|wait| wait.min(MAX_POLL_BACKOFF))
+            .ok_or_else(|| format!("getUpdates failed: {err}")),
+    }
+}
+
+/// Telegram's words for a request it will never accept as it is.
+fn is_refusal(description: &str) -> bool {
+    [
+        "Bad Request",
+        "Forbidden",
+        "Unauthorized",
+        "Not Found",
+        "Conflict",
+    ]
+    .iter()
+    .any(|prefix| description.starts_with(prefix))
+}
+
+/// Turns `true` on the first Ctrl-C.
+fn stop_on_ctrl_c() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("stopping: finishing the updates in hand");
+            let _ = sender.send(true);
+        }
+    });
+    receiver
+}
+
+/// Returns once Ctrl-C was pressed.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    // An error means the sender is gone: Ctrl-C cannot come any more, so never return.
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
