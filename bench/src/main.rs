@@ -29,6 +29,8 @@ const WORKLOADS: &[&str] = &[
     "W0",
     "W1-limit",
     "W1",
+    "W1-teloxide",
+    "W1-dialogue",
     "W2",
     "W3",
     "W4",
@@ -82,6 +84,7 @@ fn run(selected: &dyn Fn(&str) -> bool) -> Result<()> {
     if selected("W1") || selected("W1-limit") {
         counter_pair(selected("W1"))?;
     }
+    teloxide_pair(selected)?;
     if selected("W2") {
         print("W2", &repeat(lazy::run_once)?);
     }
@@ -101,6 +104,29 @@ fn run(selected: &dyn Fn(&str) -> bool) -> Result<()> {
     }
     if selected("W5") {
         print("W5", &repeat(end_to_end::run_once)?);
+    }
+    Ok(())
+}
+
+/// W1-teloxide and W1-dialogue (feature `teloxide`).
+#[cfg(feature = "teloxide")]
+fn teloxide_pair(selected: &dyn Fn(&str) -> bool) -> Result<()> {
+    use workloads::teloxide;
+    if selected("W1-teloxide") {
+        print("W1-teloxide", &repeat(teloxide::adaptor_once)?);
+    }
+    if selected("W1-dialogue") {
+        print("W1-dialogue", &repeat(teloxide::dialogue_once)?);
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "teloxide"))]
+fn teloxide_pair(selected: &dyn Fn(&str) -> bool) -> Result<()> {
+    for workload in ["W1-teloxide", "W1-dialogue"] {
+        if selected(workload) {
+            println!("bot-session {workload} skipped: build the bench with --features teloxide");
+        }
     }
     Ok(())
 }

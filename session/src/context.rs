@@ -179,9 +179,13 @@ impl Context {
         self.update_as()
     }
 
-    /// The update as the type it was handed to the composer as (another framework's update).
+    /// The update as the type it was handed to the composer as (another framework's update),
+    /// also when it was handed over shared, as an `Arc<U>` (the teloxide adaptor does so).
     pub fn update_as<U: Any>(&self) -> Option<&U> {
-        self.inner.update.downcast_ref()
+        let update = &self.inner.update;
+        update
+            .downcast_ref()
+            .or_else(|| update.downcast_ref::<Arc<U>>().map(|shared| &**shared))
     }
 
     /// The chat, user and thread ids of the update.

@@ -7,3 +7,5 @@ pub mod dispatch;
 pub mod end_to_end;
 pub mod lazy;
 pub mod stores;
+#[cfg(feature = "teloxide")]
+pub mod teloxide;

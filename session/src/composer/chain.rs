@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::composer::layer::{BoxFuture, SessionLayer, Step};
+use crate::composer::layer::{BoxFuture, Outcome, SessionLayer, begin_layers, end_layers};
+use crate::composer::session_types::SessionTypes;
 use crate::context::Context;
 use crate::error::HandlerResult;
 
@@ -97,8 +98,7 @@ pub(crate) struct Chain {
     /// The other middlewares, from the first that is not a session layer, as a nested chain.
     pub(crate) middlewares: Vec<Arc<dyn Middleware>>,
     pub(crate) handler: Arc<dyn ErasedHandler>,
-    pub(crate) session_types: Vec<TypeId>,
-    pub(crate) prefixes: Vec<(&'static str, &'static str)>,
+    pub(crate) session_types: SessionTypes,
 }
 
 impl Chain {
@@ -106,19 +106,7 @@ impl Chain {
     /// chain and the handler run, and the layers that began end in reverse order, each told
     /// whether everything inside it succeeded.
     pub(crate) async fn run(&self, ctx: &Context) -> HandlerResult {
-        let mut result: HandlerResult = Ok(());
-        let mut begun = 0;
-        for layer in &self.layers {
-            let begin = match layer.begin(ctx) {
-                Step::Done(result) => result,
-                Step::Wait(future) => future.await,
-            };
-            if let Err(err) = begin {
-                result = Err(err);
-                break;
-            }
-            begun += 1;
-        }
+        let (begun, mut result) = begin_layers(&self.layers, ctx).await;
         if result.is_ok() {
             let next = Next {
                 middlewares: &self.middlewares,
@@ -126,15 +114,7 @@ impl Chain {
             };
             result = next.run(ctx.clone()).await;
         }
-        for layer in self.layers[..begun].iter().rev() {
-            let ended = match layer.end(ctx, result.is_ok()) {
-                Step::Done(result) => result,
-                Step::Wait(future) => future.await,
-            };
-            if let (Ok(()), Err(err)) = (&result, ended) {
-                result = Err(err);
-            }
-        }
-        result
+        let outcome = Outcome::of(&result);
+        end_layers(&self.layers[..begun], ctx, outcome, result).await
     }
 }

@@ -53,7 +53,62 @@ pub trait SessionLayer: Send + Sync + 'static {
     /// session). When this fails, [`SessionLayer::end`] is not called.
     fn begin<'a>(&'a self, ctx: &'a Context) -> Step<'a>;
 
-    /// After the handler (and the layers inside this one): writes the session back and
-    /// releases its key. `handler_ok` is false when anything inside failed.
-    fn end<'a>(&'a self, ctx: &'a Context, handler_ok: bool) -> Step<'a>;
+    /// After the handler (and the layers inside this one): writes the session back as
+    /// `outcome` allows and releases its key.
+    fn end<'a>(&'a self, ctx: &'a Context, outcome: Outcome) -> Step<'a>;
+}
+
+/// How the work inside a session layer ended, which decides what its `end` writes.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything inside succeeded: changed sessions are written.
+    Ok,
+    /// Something inside failed: nothing is written, unless the middleware opted into
+    /// `write_on_error`.
+    Failed,
+    /// The update was not handled here (a teloxide branch that let it continue to the next
+    /// one): nothing is written, whatever the options, and the keys are released at once.
+    Unhandled,
+}
+
+impl Outcome {
+    /// The outcome of a handler that returned `result`.
+    pub(crate) fn of<T, E>(result: &Result<T, E>) -> Self {
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(_) => Outcome::Failed,
+        }
+    }
+}
+
+/// Begins `layers` in order, stopping at the first that fails: how many began, and the
+/// failure. The layers that began must be ended with [`end_layers`].
+pub(crate) async fn begin_layers(
+    layers: &[std::sync::Arc<dyn SessionLayer>],
+    ctx: &Context,
+) -> (usize, HandlerResult) {
+    for (begun, layer) in layers.iter().enumerate() {
+        if let Err(err) = layer.begin(ctx).complete().await {
+            return (begun, Err(err));
+        }
+    }
+    (layers.len(), Ok(()))
+}
+
+/// Ends `layers` (those that began) in reverse order after `outcome`. Returns `result`, or the
+/// first error of a layer's `end` when `result` is `Ok`.
+pub(crate) async fn end_layers(
+    layers: &[std::sync::Arc<dyn SessionLayer>],
+    ctx: &Context,
+    outcome: Outcome,
+    mut result: HandlerResult,
+) -> HandlerResult {
+    for layer in layers.iter().rev() {
+        let ended = layer.end(ctx, outcome).complete().await;
+        if let (Ok(()), Err(err)) = (&result, ended) {
+            result = Err(err);
+        }
+    }
+    result
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::composer::chain::{Middleware, Next, SessionTypeInfo};
-use crate::composer::layer::{SessionLayer, Step};
+use crate::composer::layer::{Outcome, SessionLayer, Step};
 use crate::context::Context;
 use crate::error::{HandlerResult, SessionError};
 use crate::middleware::shared::{Options, Shared};
@@ -201,9 +201,9 @@ impl<S: Session> SessionLayer for SessionMiddleware<S> {
         Step::done(result.and_then(|slot| self.install(ctx, slot)))
     }
 
-    fn end<'a>(&'a self, ctx: &'a Context, handler_ok: bool) -> Step<'a> {
+    fn end<'a>(&'a self, ctx: &'a Context, outcome: Outcome) -> Step<'a> {
         match ctx.slot::<S>() {
-            Ok(slot) => write_back::finish(&self.shared, slot, ctx, handler_ok),
+            Ok(slot) => write_back::finish(&self.shared, slot, ctx, outcome),
             Err(err) => Step::done(Err(err)),
         }
     }
@@ -214,7 +214,7 @@ impl<S: Session> Middleware for SessionMiddleware<S> {
     async fn handle(&self, ctx: Context, next: Next<'_>) -> HandlerResult {
         self.begin(&ctx).complete().await?;
         let outcome = next.run(ctx.clone()).await;
-        let written = self.end(&ctx, outcome.is_ok()).complete().await;
+        let written = self.end(&ctx, Outcome::of(&outcome)).complete().await;
         outcome.and(written)
     }
 

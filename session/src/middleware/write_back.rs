@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::composer::layer::Step;
+use crate::composer::layer::{Outcome, Step};
 use crate::context::Context;
 use crate::envelope;
 use crate::error::SessionError;
@@ -15,14 +15,14 @@ use crate::session::Session;
 use crate::storage::Change;
 
 /// Closes the slot and applies its write-back, releasing the key: at once when the store
-/// answers at once (in memory, or nothing to write), else as a future. `handler_ok` is false
-/// when the handler failed: then nothing is written unless the middleware opted into
-/// `write_on_error`.
+/// answers at once (in memory, or nothing to write), else as a future. After a failed handler
+/// nothing is written unless the middleware opted into `write_on_error`; after an update the
+/// handler did not take ([`Outcome::Unhandled`]) nothing is written at all.
 pub(crate) fn finish<'a, S: Session>(
     shared: &'a Shared<S>,
     slot: &'a Slot<S>,
     ctx: &'a Context,
-    handler_ok: bool,
+    outcome: Outcome,
 ) -> Step<'a> {
     let (loaded, held) = slot.close();
     let (Some(held), Some(key)) = (held, slot.key.as_deref()) else {
@@ -31,7 +31,7 @@ pub(crate) fn finish<'a, S: Session>(
     };
     let mut buffer = Vec::new();
     let planned = match loaded {
-        Some(loaded) if handler_ok || shared.options.write_on_error => {
+        Some(loaded) if writes(outcome, shared.options.write_on_error) => {
             plan(shared, ctx.update_id(), key, loaded, &mut buffer)
         }
         _ => Ok(Planned::Nothing),
@@ -67,6 +67,15 @@ pub(crate) fn finish<'a, S: Session>(
             .await
             .map_err(Into::into)
     })
+}
+
+/// Whether a session is written back after `outcome`.
+fn writes(outcome: Outcome, write_on_error: bool) -> bool {
+    match outcome {
+        Outcome::Ok => true,
+        Outcome::Failed => write_on_error,
+        Outcome::Unhandled => false,
+    }
 }
 
 /// Decides what the store must do for this session, encoding into `buffer` if needed.

@@ -259,6 +259,42 @@ impl SessionKeys for Update {
     }
 }
 
+/// The update as teloxide's dispatcher shares it with handlers: the wrapped branch's context is
+/// built from it without copying the update.
+impl SessionKeys for std::sync::Arc<Update> {
+    fn chat_id(&self) -> Option<i64> {
+        (**self).chat_id()
+    }
+
+    fn user_id(&self) -> Option<i64> {
+        (**self).user_id()
+    }
+
+    fn thread_id(&self) -> Option<i64> {
+        (**self).thread_id()
+    }
+
+    fn kind_name(&self) -> &'static str {
+        (**self).kind_name()
+    }
+
+    fn update_id(&self) -> Option<i64> {
+        (**self).update_id()
+    }
+
+    fn migrate_to_chat_id(&self) -> Option<i64> {
+        (**self).migrate_to_chat_id()
+    }
+
+    fn migrate_from_chat_id(&self) -> Option<i64> {
+        (**self).migrate_from_chat_id()
+    }
+
+    fn session_ids(&self) -> SessionIds {
+        (**self).session_ids()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ::teloxide::types::UserId;

@@ -1,5 +1,61 @@
 //! bot-session for [teloxide](https://docs.rs/teloxide/0.17) bots (feature `teloxide`).
 //!
+//! [`Sessions`] gives a dptree branch its sessions, added with one `wrap` in the handler tree;
+//! teloxide's filters, `Bot`, `Message` and `Dispatcher` stay as they are:
+//!
+//! ```no_run
+//! use bot_session::teloxide::Sessions;
+//! use bot_session::{Context, MemoryStorage, Session};
+//! use serde::{Deserialize, Serialize};
+//! use teloxide::prelude::*;
+//!
+//! #[derive(Session, Serialize, Deserialize, Default)]
+//! #[session(key = "chat")]
+//! struct Counter {
+//!     count: u64,
+//! }
+//!
+//! #[derive(Session, Serialize, Deserialize, Default)]
+//! #[session(key = "user", name = "prefs", lazy)]
+//! struct Prefs {
+//!     lang: String,
+//! }
+//!
+//! type BotError = Box<dyn std::error::Error + Send + Sync>;
+//!
+//! # async fn run() {
+//! let store = MemoryStorage::new();
+//! let sessions = Sessions::new()
+//!     .with(Counter::middleware(store.clone()))
+//!     .with(Prefs::middleware(store));
+//! let handler = Update::filter_message().chain(sessions.wrap(dptree::endpoint(
+//!     |ctx: Context, bot: Bot, msg: Message| async move {
+//!         let count = {
+//!             let mut counter = ctx.counter()?;
+//!             counter.count += 1;
+//!             counter.count
+//!         };
+//!         let lang = ctx.prefs().await?.lang.clone();
+//!         // Sent once the count is stored, never for an update that failed.
+//!         ctx.after_commit(async move {
+//!             let _ = bot.send_message(msg.chat.id, format!("{lang} {count}")).await;
+//!         });
+//!         Ok::<(), BotError>(())
+//!     },
+//! )));
+//! Dispatcher::builder(Bot::from_env(), handler)
+//!     .build()
+//!     .dispatch()
+//!     .await;
+//! # }
+//! ```
+//!
+//! The wrapped branch runs with every rule of the [`Composer`](crate::Composer) (see
+//! [`Sessions::wrap`]); an update it does not handle (`ControlFlow::Continue`) goes on to the
+//! next branch with nothing written and its keys released.
+//!
+//! # Keys
+//!
 //! teloxide's [`Update`](::teloxide::types::Update), [`Message`](::teloxide::types::Message)
 //! and [`CallbackQuery`](::teloxide::types::CallbackQuery) implement
 //! [`SessionKeys`](crate::SessionKeys), so a teloxide bot keys its sessions by exactly the ids
@@ -31,3 +87,8 @@
 //!   user id rather than a negative one.
 
 mod keys;
+mod sessions;
+mod signature;
+mod wrap;
+
+pub use sessions::Sessions;

@@ -1,0 +1,156 @@
+//! W1-teloxide and W1-dialogue (feature `teloxide`): W1's stream as teloxide `Update` values
+//! through a dptree handler tree, with bot-session's adaptor and the counter session, and with
+//! teloxide's own `dialogue::enter` over `InMemStorage` and an endpoint that stores
+//! `count + 1`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bot_session::teloxide::Sessions;
+use bot_session::{Context, MemoryStorage};
+use serde::{Deserialize, Serialize};
+use teloxide::dispatching::UpdateHandler;
+use teloxide::dispatching::dialogue::{Dialogue, InMemStorage, Storage};
+use teloxide::dptree;
+use teloxide::dptree::di::DependencyMap;
+use teloxide::prelude::*;
+use teloxide::types::{MessageId, Update, UpdateId};
+
+use super::common::{
+    Counter, CounterExt, Result, current_thread_runtime, distinct_chats, stored_sum, verify,
+    warm_up_len,
+};
+use super::counter::{K, N};
+use crate::report::Figures;
+use crate::stream;
+
+type BotError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The dialogue's state: the chat's count.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Count {
+    count: u64,
+}
+
+type CountDialogue = Dialogue<Count, InMemStorage<Count>>;
+
+/// One update per chat as teloxide parses W1's JSON line, made before timing; the timed loop
+/// builds each update from its chat's by giving it its own ids, as W1 builds its own.
+struct Updates {
+    by_chat: Vec<Update>,
+}
+
+impl Updates {
+    fn new() -> Result<Self> {
+        let by_chat = (0..K as u32)
+            .map(|chat| serde_json::from_str(&stream::json_line(0, chat)))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(Updates { by_chat })
+    }
+
+    fn update(&self, i: usize, chat: u32) -> Update {
+        let mut update = self.by_chat[chat as usize].clone();
+        update.id = UpdateId(i as u32 + 1);
+        if let teloxide::types::UpdateKind::Message(message) = &mut update.kind {
+            message.id = MessageId(i as i32 + 1);
+        }
+        update
+    }
+}
+
+/// Dispatches the updates one after another through `handler` with `deps`.
+async fn sequential(
+    handler: &UpdateHandler<BotError>,
+    deps: &DependencyMap,
+    updates: &Updates,
+    indices: &[u32],
+) -> Result<Duration> {
+    let start = Instant::now();
+    for (i, &chat) in indices.iter().enumerate() {
+        let mut deps = deps.clone();
+        deps.insert(updates.update(i, chat));
+        match handler.dispatch(deps).await {
+            std::ops::ControlFlow::Break(result) => result?,
+            std::ops::ControlFlow::Continue(_) => {
+                return Err(format!("update {} was not handled", i + 1).into());
+            }
+        }
+    }
+    Ok(start.elapsed())
+}
+
+fn adaptor_tree(store: MemoryStorage) -> UpdateHandler<BotError> {
+    let sessions = Sessions::new().with(Counter::middleware(store));
+    Update::filter_message().chain(sessions.wrap(dptree::endpoint(|ctx: Context| async move {
+        ctx.counter()?.count += 1;
+        Ok(())
+    })))
+}
+
+fn dialogue_tree() -> UpdateHandler<BotError> {
+    Update::filter_message()
+        .enter_dialogue::<Message, InMemStorage<Count>, Count>()
+        .endpoint(|dialogue: CountDialogue, state: Count| async move {
+            dialogue
+                .update(Count {
+                    count: state.count + 1,
+                })
+                .await?;
+            Ok(())
+        })
+}
+
+/// One run of W1-teloxide.
+pub fn adaptor_once() -> Result<Figures> {
+    let indices = stream::chat_indices(N, K);
+    let updates = Updates::new()?;
+    current_thread_runtime().block_on(async {
+        let none = DependencyMap::new();
+        let warm = adaptor_tree(MemoryStorage::new());
+        sequential(&warm, &none, &updates, &indices[..warm_up_len(N)]).await?;
+        let store = MemoryStorage::new();
+        let tree = adaptor_tree(store.clone());
+        let elapsed = sequential(&tree, &none, &updates, &indices).await?;
+        let (sum, sessions) =
+            stored_sum(&store, <Counter as bot_session::Session>::PREFIX, K as u32).await?;
+        verify("W1-teloxide", "the sum of the counts", sum, N as u64)?;
+        verify(
+            "W1-teloxide",
+            "the number of sessions",
+            sessions,
+            distinct_chats(&indices),
+        )?;
+        Ok(Figures::new(N, elapsed))
+    })
+}
+
+/// One run of W1-dialogue.
+pub fn dialogue_once() -> Result<Figures> {
+    let indices = stream::chat_indices(N, K);
+    let updates = Updates::new()?;
+    current_thread_runtime().block_on(async {
+        let tree = dialogue_tree();
+        let warm = dptree::deps![InMemStorage::<Count>::new()];
+        sequential(&tree, &warm, &updates, &indices[..warm_up_len(N)]).await?;
+        let storage: Arc<InMemStorage<Count>> = InMemStorage::new();
+        let deps = dptree::deps![Arc::clone(&storage)];
+        let elapsed = sequential(&tree, &deps, &updates, &indices).await?;
+        let mut sum = 0;
+        let mut sessions = 0;
+        for chat in 0..K as u32 {
+            let id = ChatId(stream::chat_id(chat));
+            if let Some(state) = Arc::clone(&storage).get_dialogue(id).await? {
+                sum += state.count;
+                sessions += 1;
+            }
+        }
+        verify("W1-dialogue", "the sum of the counts", sum, N as u64)?;
+        verify(
+            "W1-dialogue",
+            "the number of dialogues",
+            sessions,
+            distinct_chats(&indices),
+        )?;
+        Ok(Figures::new(N, elapsed))
+    })
+}
