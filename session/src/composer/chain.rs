@@ -1,13 +1,13 @@
 //! The chain an update runs through: the middlewares, the handler, and one attempt at an
 //! update.
 
-use std::any::TypeId;
 use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::composer::layer::{BoxFuture, Outcome, SessionLayer, begin_layers, end_layers};
+use crate::composer::session_types::SessionTypeInfo;
 use crate::composer::session_types::SessionTypes;
 use crate::context::Context;
 use crate::error::HandlerResult;
@@ -33,15 +33,6 @@ pub trait Middleware: Send + Sync + 'static {
     {
         Err(self)
     }
-}
-
-/// What the composer needs to know about a session middleware's type.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-pub struct SessionTypeInfo {
-    pub type_id: TypeId,
-    pub type_name: &'static str,
-    pub prefix: &'static str,
 }
 
 /// The rest of the chain after a middleware.

@@ -3,7 +3,17 @@
 
 use std::any::TypeId;
 
-use crate::composer::chain::SessionTypeInfo;
+/// What the composer needs to know about a session middleware's type.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct SessionTypeInfo {
+    /// The session type.
+    pub type_id: TypeId,
+    /// Its Rust name, for messages.
+    pub type_name: &'static str,
+    /// Its storage prefix.
+    pub prefix: &'static str,
+}
 
 #[derive(Clone, Default)]
 pub(crate) struct SessionTypes {

@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::composer::chain::{Middleware, Next, SessionTypeInfo};
+use crate::composer::chain::{Middleware, Next};
 use crate::composer::layer::{Outcome, SessionLayer, Step};
+use crate::composer::session_types::SessionTypeInfo;
 use crate::context::Context;
 use crate::error::{HandlerResult, SessionError};
 use crate::middleware::shared::{Options, Shared};

@@ -87,6 +87,7 @@
 //!   user id rather than a negative one.
 
 mod keys;
+mod session_set;
 mod sessions;
 mod signature;
 mod wrap;

@@ -5,11 +5,10 @@ use std::sync::Arc;
 use ::teloxide::dptree::{Handler, HandlerDescription};
 
 use crate::composer::chain::Middleware;
-use crate::composer::layer::SessionLayer;
-use crate::composer::session_types::SessionTypes;
 use crate::error::SessionError;
 use crate::middleware::SessionMiddleware;
 use crate::session::Session;
+use crate::teloxide::session_set::SessionSet;
 use crate::teloxide::wrap::{self, SessionErrors};
 
 /// The session types of a teloxide bot, each with its middleware; [`Sessions::wrap`] gives a
@@ -20,13 +19,6 @@ use crate::teloxide::wrap::{self, SessionErrors};
 #[derive(Clone, Default)]
 pub struct Sessions {
     set: Arc<SessionSet>,
-}
-
-/// What a wrapped branch runs: the session middlewares, in the order added.
-#[derive(Clone, Default)]
-pub(super) struct SessionSet {
-    pub(super) layers: Vec<Arc<dyn SessionLayer>>,
-    pub(super) types: SessionTypes,
 }
 
 impl Sessions {

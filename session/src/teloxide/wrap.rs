@@ -18,7 +18,7 @@ use crate::composer::layer::{Outcome, begin_layers, end_layers};
 use crate::context::Context;
 use crate::error::{HandlerError, SessionError};
 use crate::lock::next_ticket;
-use crate::teloxide::sessions::SessionSet;
+use crate::teloxide::session_set::SessionSet;
 use crate::teloxide::signature::wrapper_signature;
 
 /// What a session's failure becomes for teloxide.
