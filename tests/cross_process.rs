@@ -5,6 +5,7 @@
 //! `cross_process_worker` test selected and its task in `BOT_SESSION_WORKER`. A worker handles
 //! its share of updates with 64 in flight, printing `ack <update_id>` once an update's
 //! write-back is confirmed; the parent then reads every session back from the store.
+#![cfg(any(feature = "redis", feature = "postgres"))]
 
 mod helpers;
 mod support;
