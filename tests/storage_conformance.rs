@@ -157,30 +157,35 @@ mod sqlite {
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
-    use bot_session::storage::{LockedRead, RedisStorage};
+    use bot_session::storage::{LockedRead, RedisBuilder, RedisStorage};
     use std::sync::Arc;
+
+    /// Two stores, the test's and its peer ("another process"), both connected with
+    /// `builder` and the key prefix `prefix`.
+    async fn pair(builder: RedisBuilder, prefix: &str) -> Subject {
+        let connect = || async {
+            let store = builder
+                .clone()
+                .key_prefix(prefix)
+                .connect()
+                .await
+                .unwrap_or_else(|err| panic!("connect with {builder:?}: {err}"));
+            assert_eq!(store.key_prefix(), prefix);
+            store
+        };
+        let (store, peer) = (connect().await, connect().await);
+        Subject {
+            store: Arc::new(store),
+            time: Time::Real,
+            peer: Some(Arc::new(peer)),
+        }
+    }
 
     pub async fn server(test: &str) -> Option<(Subject, Guard)> {
         let url = support::server_url("BOT_SESSION_REDIS_URL", "redis")?;
         let prefix = format!("{}:", support::unique(&format!("conformance_{test}")));
-        let connect = || async {
-            RedisStorage::builder(&url)
-                .key_prefix(prefix.clone())
-                .connect()
-                .await
-                .unwrap_or_else(|err| panic!("connect to {url}: {err}"))
-        };
-        let store = connect().await;
-        let peer = connect().await;
-        assert_eq!(store.key_prefix(), prefix);
-        Some((
-            Subject {
-                store: Arc::new(store),
-                time: Time::Real,
-                peer: Some(Arc::new(peer)),
-            },
-            Box::new(DeletePrefix { url, prefix }),
-        ))
+        let subject = pair(RedisStorage::builder(&url), &prefix).await;
+        Some((subject, Box::new(DeletePrefix { url, prefix })))
     }
 
     /// Deletes the test's keys when the test is over.
@@ -205,22 +210,8 @@ mod redis {
         let separator = if url.contains('?') { '&' } else { '?' };
         let url = format!("{url}{separator}protocol=resp3");
         let prefix = format!("{}:", support::unique(&format!("resp3_{test}")));
-        let connect = || async {
-            RedisStorage::builder(&url)
-                .key_prefix(prefix.clone())
-                .connect()
-                .await
-                .unwrap_or_else(|err| panic!("connect to {url}: {err}"))
-        };
-        let (store, peer) = (connect().await, connect().await);
-        Some((
-            Subject {
-                store: Arc::new(store),
-                time: Time::Real,
-                peer: Some(Arc::new(peer)),
-            },
-            Box::new(DeletePrefix { url, prefix }),
-        ))
+        let subject = pair(RedisStorage::builder(&url), &prefix).await;
+        Some((subject, Box::new(DeletePrefix { url, prefix })))
     }
 
     suite!(
@@ -246,23 +237,8 @@ mod redis {
     pub async fn tls_server(test: &str) -> Option<(Subject, Guard)> {
         let (url, ca) = tls_settings()?;
         let prefix = format!("{}:", support::unique(&format!("tls_{test}")));
-        let connect = || async {
-            RedisStorage::builder(&url)
-                .ca_certificate_file(&ca)
-                .key_prefix(prefix.clone())
-                .connect()
-                .await
-                .unwrap_or_else(|err| panic!("connect to {url}: {err}"))
-        };
-        let (store, peer) = (connect().await, connect().await);
-        Some((
-            Subject {
-                store: Arc::new(store),
-                time: Time::Real,
-                peer: Some(Arc::new(peer)),
-            },
-            Box::new(()),
-        ))
+        let builder = RedisStorage::builder(&url).ca_certificate_file(ca);
+        Some((pair(builder, &prefix).await, Box::new(())))
     }
 
     storage_suite!(tls, crate::redis::tls_server);
@@ -272,22 +248,8 @@ mod redis {
     pub async fn cluster(test: &str) -> Option<(Subject, Guard)> {
         let urls = support::redis_cluster::urls()?;
         let prefix = format!("{}:", support::unique(&format!("cluster_{test}")));
-        let connect = || async {
-            RedisStorage::cluster(urls.clone())
-                .key_prefix(prefix.clone())
-                .connect()
-                .await
-                .unwrap_or_else(|err| panic!("connect to the cluster at {urls:?}: {err}"))
-        };
-        let (store, peer) = (connect().await, connect().await);
-        Some((
-            Subject {
-                store: Arc::new(store),
-                time: Time::Real,
-                peer: Some(Arc::new(peer)),
-            },
-            Box::new(DeleteClusterPrefix { urls, prefix }),
-        ))
+        let subject = pair(RedisStorage::cluster(urls.clone()), &prefix).await;
+        Some((subject, Box::new(DeleteClusterPrefix { urls, prefix })))
     }
 
     /// Deletes the test's keys from every master when the test is over.
