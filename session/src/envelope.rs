@@ -78,8 +78,10 @@ pub(crate) const MAX_REMEMBERED: usize = 16;
 
 /// Appends the seen-updates header for `newest` to `out`, followed by up to `remember - 1` of
 /// the ids remembered in `out[previous]` (a seen-updates header already in `out`, or an empty
-/// range), which must not contain `newest`. Appends nothing when `remember` is 0. The
-/// previous ids are read from `out` itself, so no copy of them is made.
+/// range), which must not contain `newest`. Appends nothing when `remember` is 0.
+///
+/// Only the previous newest id is decoded (it becomes a distance from `newest`); the older
+/// distances are copied as they are, since each is relative to the id before it.
 pub(crate) fn append_seen(
     newest: i64,
     previous: std::ops::Range<usize>,
@@ -90,45 +92,62 @@ pub(crate) fn append_seen(
     if remember == 0 {
         return;
     }
-    let (count, mut at) = match out.get(previous.clone()) {
-        Some(header) if header.len() > SEEN_MAGIC.len() => (
-            usize::from(header[SEEN_MAGIC.len()]),
-            previous.start + SEEN_MAGIC.len() + 1,
-        ),
-        _ => (0, previous.end),
-    };
     out.extend_from_slice(&SEEN_MAGIC);
     let count_at = out.len();
-    out.push(0);
+    out.push(1);
     write_varint(zigzag(newest), out);
-    let mut written = 1u8;
-    let (mut last, mut before) = (newest, None::<i64>);
-    for _ in 0..count.min(remember - 1) {
-        let Some((value, used)) = read_varint(&out[at..previous.end]) else {
-            break;
+    let header = SEEN_MAGIC.len() + 1;
+    if remember < 2 || previous.len() <= header {
+        return;
+    }
+    let count = usize::from(out[previous.start + SEEN_MAGIC.len()]);
+    let mut at = previous.start + header;
+    let Some((first, used)) = read_varint(&out[at..previous.end]) else {
+        return;
+    };
+    at += used;
+    write_varint(zigzag(newest.wrapping_sub(unzigzag(first))), out);
+    let copied_from = at;
+    let mut kept = 0;
+    while kept < count.saturating_sub(1).min(remember - 2) {
+        match out[at..previous.end]
+            .iter()
+            .position(|byte| byte & 0x80 == 0)
+        {
+            Some(last) => at += last + 1,
+            None => break,
+        }
+        kept += 1;
+    }
+    out.extend_from_within(copied_from..at);
+    // At most MAX_REMEMBERED ids: the count fits a byte.
+    out[count_at] = (2 + kept) as u8;
+}
+
+/// The length of the seen-updates header at the start of `bytes` (0 when there is none), and
+/// whether `id` is among its ids: one pass over them.
+pub(crate) fn scan_seen(bytes: &[u8], id: Option<i64>) -> (usize, bool) {
+    let header = SEEN_MAGIC.len() + 1;
+    if bytes.len() < header || bytes[..SEEN_MAGIC.len()] != SEEN_MAGIC {
+        return (0, false);
+    }
+    let mut at = header;
+    let mut found = false;
+    let mut last = 0i64;
+    for i in 0..bytes[SEEN_MAGIC.len()] {
+        let Some((value, used)) = read_varint(&bytes[at..]) else {
+            return (0, false);
         };
         at += used;
         let value = unzigzag(value);
-        let id = match before {
-            None => value,
-            Some(before) => before.wrapping_sub(value),
+        last = if i == 0 {
+            value
+        } else {
+            last.wrapping_sub(value)
         };
-        before = Some(id);
-        write_varint(zigzag(last.wrapping_sub(id)), out);
-        last = id;
-        written += 1;
+        found |= id == Some(last);
     }
-    out[count_at] = written;
-}
-
-/// [`split_seen`], also telling whether `id` is among the remembered ids: one pass over them.
-pub(crate) fn split_seen_finding(bytes: &[u8], id: Option<i64>) -> (usize, bool) {
-    let (seen, rest) = split_seen(bytes);
-    let header = bytes.len() - rest.len();
-    (
-        header,
-        id.is_some_and(|id| seen.count > 0 && seen.contains(id)),
-    )
+    (at, found)
 }
 
 fn zigzag(value: i64) -> u64 {
@@ -226,8 +245,9 @@ mod tests {
         let mut none = Vec::new();
         append_seen(1, 0..0, 0, &mut none);
         assert!(none.is_empty());
-        assert_eq!(split_seen_finding(&fourth, Some(-7)), (fourth.len(), true));
-        assert_eq!(split_seen_finding(&fourth, Some(8)), (fourth.len(), false));
+        assert_eq!(scan_seen(&fourth, Some(-7)), (fourth.len(), true));
+        assert_eq!(scan_seen(&fourth, Some(8)), (fourth.len(), false));
+        assert_eq!(scan_seen(b"{}", Some(8)), (0, false));
     }
 
     #[test]

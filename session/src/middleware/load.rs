@@ -26,7 +26,7 @@ pub(crate) fn decode<S: Session>(
         encode(key, &value, &mut initial)?;
         return Ok(Loaded::new(Some(value), Origin::New(initial)));
     };
-    let (header, redelivery) = envelope::split_seen_finding(&bytes, ctx.update_id());
+    let (header, redelivery) = envelope::scan_seen(&bytes, ctx.update_id());
     if redelivery {
         ctx.mark_redelivery();
     }
@@ -69,6 +69,7 @@ pub(crate) fn decode<S: Session>(
     let mut loaded = Loaded::new(Some(value), Origin::Stored(bytes));
     loaded.changed = migrated;
     loaded.redelivery = redelivery;
+    loaded.seen_len = header;
     Ok(loaded)
 }
 

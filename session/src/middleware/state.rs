@@ -20,6 +20,8 @@ pub(crate) struct Loaded<S> {
     pub(crate) cleared: bool,
     /// The stored value already has this update's change: nothing is written for it.
     pub(crate) redelivery: bool,
+    /// The length of the stored bytes' seen-updates header (see `envelope.rs`).
+    pub(crate) seen_len: usize,
 }
 
 impl<S: Session> Loaded<S> {
@@ -31,6 +33,7 @@ impl<S: Session> Loaded<S> {
             changed: false,
             cleared: false,
             redelivery: false,
+            seen_len: 0,
         }
     }
 

@@ -132,7 +132,7 @@ fn plan<S: Session>(
         }
     };
     let start = previous_len.unwrap_or(0);
-    let (previous_at, _) = envelope::split_seen_finding(&buffer[..start], None);
+    let previous_at = loaded.seen_len.min(start);
     if let Some(id) = update_id {
         envelope::append_seen(id, 0..previous_at, shared.options.remember_updates, buffer);
     }
