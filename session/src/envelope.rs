@@ -43,6 +43,7 @@ impl Seen<'_> {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn contains(&self, id: i64) -> bool {
         self.iter().any(|seen| seen == id)
     }

@@ -6,9 +6,9 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::keys::KeyScheme;
-use super::lane::Resend;
 use super::link::{Conn, Link, LinkError};
 use super::protocol::{self, Commit, Failure, Replies, Take};
+use super::resend::Resend;
 use super::resp::Encoder;
 
 /// A request buffer grown past this (by huge values) is not kept for the next request.

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
 
-use super::protocol::Commands;
+use super::commands::Commands;
 use super::resp::{self, Encoder, Reply, ServerError};
 
 /// A connection left idle this long may have been closed by the server meanwhile: it is

@@ -110,6 +110,7 @@ use self::token::{LeaseToken, holder_ticket};
 
 mod batch;
 mod cluster;
+mod commands;
 mod direct;
 mod errors;
 mod keys;
@@ -119,6 +120,7 @@ mod pipelined;
 mod plain;
 mod protocol;
 mod reply;
+mod resend;
 mod resp;
 mod tls;
 mod token;

@@ -7,10 +7,10 @@ use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisError};
 
 use super::keys::KeyScheme;
-use super::lane::Resend;
 use super::link::LinkError;
 use super::protocol::{self, Commands, Commit, Failure, Replies, Take};
 use super::reply::{Reply, ServerError};
+use super::resend::Resend;
 
 /// The lease lane of one server reached through redis-rs.
 pub(super) struct PipelinedLane {

@@ -19,6 +19,7 @@
 //! a redis-rs pipeline for the others. In a cluster every batch is one slot's operations (a
 //! script's keys, and an MGET's, must share a slot).
 
+pub(super) use super::commands::Commands;
 use super::keys::KeyScheme;
 use super::link::LinkError;
 use super::reply::{Reply, ServerError};
@@ -79,18 +80,6 @@ if nw > 0 then redis.call('MSET', unpack(writes, 1, nw)) end
 if nd > 0 then redis.call('DEL', unpack(deletes, 1, nd)) end
 return lost
 ";
-
-/// Where a batch's commands are written: each command is `command(n)` followed by its `n`
-/// arguments, its name first.
-pub(super) trait Commands {
-    fn command(&mut self, args: usize) -> &mut Self;
-    fn arg(&mut self, bytes: &[u8]) -> &mut Self;
-    /// One argument made of several pieces (a prefix, a key, a suffix).
-    fn arg_parts(&mut self, parts: &[&[u8]]) -> &mut Self;
-    fn arg_u64(&mut self, n: u64) -> &mut Self {
-        self.arg(itoa::Buffer::new().format(n).as_bytes())
-    }
-}
 
 /// One lease to take: `SET <lease> <token> NX PX <ms> GET`, and its value to read.
 #[derive(Debug, Clone)]

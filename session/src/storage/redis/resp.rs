@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::protocol::Commands;
+use super::commands::Commands;
 pub(super) use super::reply::{Reply, ServerError};
 
 /// Spare room beyond twice a bulk string's length (see [`parse_at`]): a session's new
