@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use crate::error::{StorageError, StorageOp};
+use crate::sync::lock;
 
 use super::errors::{Detailed, STORE, kind_of};
 use super::sql::Sql;
@@ -27,14 +28,6 @@ pub(super) struct ConnectionSettings {
 /// How long the open connections are shared without trying to open another after an
 /// attempt failed.
 const EXTRA_CONNECTION_BACKOFF: Duration = Duration::from_secs(5);
-
-/// Locks a mutex even if a thread panicked while holding it: every change made under these
-/// locks is a single assignment, so what they guard is never half-updated.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// One open connection, shared by every operation that picks it.
 pub(super) struct Connection {

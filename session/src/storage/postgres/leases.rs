@@ -15,13 +15,14 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use crate::error::{StorageError, StorageOp};
 use crate::storage::{Change, Lease, LockedRead, nonce};
+use crate::sync::lock;
 
 use super::errors::STORE;
 use super::lease_requests::{
@@ -123,7 +124,7 @@ impl Leases {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // The lock is never held across code that can panic halfway through a change.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     /// Queues `op` (owned) when a request is in flight; otherwise hands it back to go now,

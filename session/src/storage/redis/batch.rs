@@ -12,12 +12,13 @@
 //! Each operation still costs its update one round trip: a take is in exactly one request,
 //! and so is a commit. What waiting adds is at most the request already in flight.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
 use super::lane::Lane;
 use super::protocol::{self, ChangeCode, Commit, CommitOutcome, Failure, Take, TakeOutcome};
+use crate::sync::lock;
 
 /// The most operations one request carries; the rest wait for the next. Bounds how long one
 /// script call keeps Redis busy (Redis runs nothing else meanwhile).
@@ -193,7 +194,7 @@ impl Drop for HandOver<'_> {
 impl Inner {
     fn state(&self) -> MutexGuard<'_, State> {
         // The lock is never held across code that can panic halfway through a change.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     fn turn<Op, Out>(

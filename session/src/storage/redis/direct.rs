@@ -3,13 +3,14 @@
 //! by the task that sends the batch, with neither a driver task nor per-command allocations
 //! in between.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use super::keys::KeyScheme;
 use super::link::{Conn, Link, LinkError};
 use super::protocol::{self, Commit, Failure, Replies, Take};
 use super::resend::Resend;
 use super::resp::Encoder;
+use crate::sync::lock;
 
 /// A request buffer grown past this (by huge values) is not kept for the next request.
 const KEEP_REQUEST_BUFFER: usize = 1 << 20;
@@ -41,19 +42,13 @@ impl DirectLane {
     }
 
     fn request_buffer(&self) -> MutexGuard<'_, Vec<u8>> {
-        self.request_buffer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        lock(&self.request_buffer)
     }
 
     /// One request, sent once more on a fresh connection when it failed in a way that allows
     /// it (see [`Resend`]).
     pub(super) async fn send(&self, takes: &[&Take], commits: &[&Commit]) -> Replies {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let mut conn = lock(&self.conn).take();
         let replies = match self.exchange(&mut conn, takes, commits).await {
             Ok(replies) => replies,
             Err(err) => {
@@ -82,7 +77,7 @@ impl DirectLane {
                 }
             }
         };
-        *self.conn.lock().unwrap_or_else(PoisonError::into_inner) = conn;
+        *lock(&self.conn) = conn;
         replies
     }
 
