@@ -35,10 +35,11 @@ pub(super) struct Database {
 
 impl Database {
     /// Opens (creating if needed) the database file at `path`, which may also be an SQLite
-    /// `file:` URI. Blocks: for the store thread.
-    pub(super) fn open_file(path: &Path) -> Result<Database, StorageError> {
+    /// `file:` URI; `locking` says whether other processes are locked out. Blocks: for the
+    /// store thread.
+    pub(super) fn open_file(path: &Path, locking: Locking) -> Result<Database, StorageError> {
         let failed = |err| open_error(Some(path), err);
-        let mut conn = Connection::open(path).map_err(failed)?;
+        let mut conn = locking.open(path, OpenFlags::default()).map_err(failed)?;
         // SQLite opens a file it may not write for reading only, and says so at the first
         // write: refuse it now, while the cause is clear.
         if conn.is_readonly(MAIN_DB).map_err(failed)? {
@@ -47,7 +48,7 @@ impl Database {
         let log_pages = Arc::new(AtomicU32::new(0));
         configure_writer(&mut conn, true, &log_pages).map_err(failed)?;
         let readers = (0..reader_count())
-            .map(|_| open_reader(path))
+            .map(|_| open_reader(path, locking))
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(failed)?;
         Ok(Database {
@@ -105,14 +106,37 @@ fn configure_writer(
     conn.busy_timeout(BUSY_TIMEOUT)
 }
 
-fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+fn open_reader(path: &Path, locking: Locking) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
+    let conn = locking.open(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "query_only", true)?;
     Ok(conn)
+}
+
+/// How the file is locked against other processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Locking {
+    /// One lock for as long as the store is open, taken by the first connection: the
+    /// connections of this process then coordinate in memory, with no system call per
+    /// transaction (SQLite's `unix-excl` file system layer). Other processes cannot open the
+    /// file meanwhile. On systems other than Unix, the same as `Shared`.
+    Exclusive,
+    /// SQLite's usual locks, a few `fcntl` calls per transaction: other processes can open the
+    /// file alongside (never two bots: see the module docs).
+    Shared,
+}
+
+impl Locking {
+    fn open(self, path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+        match self {
+            #[cfg(unix)]
+            Locking::Exclusive => Connection::open_with_flags_and_vfs(path, flags, c"unix-excl"),
+            _ => Connection::open_with_flags(path, flags),
+        }
+    }
 }
 
 /// One read connection per thread that may read while another holds the writer: about one per

@@ -72,6 +72,10 @@ pub(super) fn open_error(path: Option<&Path>, err: rusqlite::Error) -> StorageEr
         Some(ErrorCode::CannotOpen) => "; check that the directory exists and is writable",
         Some(ErrorCode::ReadOnly) => "; the file or its directory is read-only",
         Some(ErrorCode::DiskFull) => "; the disk is full: free some space",
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            "; another process has it open, and the store serves one process: stop the other \
+             one, or share sessions between processes through Redis or PostgreSQL"
+        }
         _ => "",
     };
     let message = format!("database `{}`: {err}{hint}", path.display());
