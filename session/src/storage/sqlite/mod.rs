@@ -674,4 +674,24 @@ mod tests {
             assert_eq!(Path::new(&shm).exists(), expected, "exclusive: {exclusive}");
         }
     }
+
+    #[tokio::test]
+    async fn the_store_thread_keeps_the_log_near_its_checkpoint_size() {
+        let file = TempDb::new("log_size");
+        let store = SqliteStorage::open(&file.0).await.unwrap();
+        // Each write changes one page: three times the checkpoint size, were it never copied.
+        for n in 0..3 * turn::CHECKPOINT_PAGES {
+            let key = format!("k{}", n % 10);
+            store.write(&key, &n.to_le_bytes(), None).await.unwrap();
+        }
+        let mut log = file.0.clone().into_os_string();
+        log.push("-wal");
+        let size = std::fs::metadata(&log).unwrap().len();
+        let frame = 4096 + 24;
+        let bound = u64::from(turn::CHECKPOINT_PAGES + 16) * frame + 32;
+        assert!(
+            size <= bound,
+            "the log grew to {size} bytes (bound {bound})"
+        );
+    }
 }

@@ -120,8 +120,8 @@ fn serve(db: &Database, checkpoint: Option<Checkpoint>, mut first: Option<Box<dy
 }
 
 /// Copies the log into the database. Nobody writes meanwhile (this thread holds the turn), so
-/// unless a read still uses an old snapshot the whole log is copied and the next write starts
-/// it over, keeping it near [`CHECKPOINT_PAGES`](super::turn::CHECKPOINT_PAGES) pages.
+/// unless a read still uses an old snapshot the whole log is copied, and this thread starts
+/// the log over, keeping it near [`CHECKPOINT_PAGES`](super::turn::CHECKPOINT_PAGES) pages.
 fn run_checkpoint(db: &Database, conn: &Connection, mode: Checkpoint) {
     let sqlite_mode = match mode {
         Checkpoint::Passive => CheckpointMode::PASSIVE,
@@ -130,10 +130,23 @@ fn run_checkpoint(db: &Database, conn: &Connection, mode: Checkpoint) {
     match conn.wal_checkpoint_v2(Some(MAIN_DB), sqlite_mode) {
         Ok((log, copied)) => {
             tracing::trace!(?mode, log, copied, "checkpointed the sqlite log");
+            if copied == log
+                && let Err(err) = start_log_over(conn)
+            {
+                tracing::debug!(error = %err, "sqlite could not start its log over");
+            }
         }
         Err(err) => tracing::warn!(error = %err, ?mode, "sqlite checkpoint failed"),
     }
     db.writer.log_checkpointed();
+}
+
+/// The first commit after a complete checkpoint starts the log over, and `fsync`s its new
+/// header: this thread makes that commit, a write of the database header with the value it
+/// has, so that the `fsync` is not a caller's.
+fn start_log_over(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    conn.pragma_update(None, "user_version", version)
 }
 
 impl Sweeper {
