@@ -21,27 +21,25 @@ pub(super) trait Job: Send {
 }
 
 /// A closure on the writer connection whose result goes back to an awaiting caller.
-pub(super) struct Call<T, F> {
+struct Call<T, F> {
     work: F,
     result: Option<rusqlite::Result<T>>,
     reply: oneshot::Sender<rusqlite::Result<T>>,
 }
 
-impl<T, F> Call<T, F>
+/// A job that runs `work` on the writer connection, and where its answer arrives.
+pub(super) fn call<T, F>(work: F) -> (Box<dyn Job>, oneshot::Receiver<rusqlite::Result<T>>)
 where
     T: Send + 'static,
     F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
 {
-    /// The job, and where its answer arrives.
-    pub(super) fn new(work: F) -> (Box<dyn Job>, oneshot::Receiver<rusqlite::Result<T>>) {
-        let (reply, answer) = oneshot::channel();
-        let call = Call {
-            work,
-            result: None,
-            reply,
-        };
-        (Box::new(call), answer)
-    }
+    let (reply, answer) = oneshot::channel();
+    let call = Call {
+        work,
+        result: None,
+        reply,
+    };
+    (Box::new(call), answer)
 }
 
 impl<T, F> Job for Call<T, F>

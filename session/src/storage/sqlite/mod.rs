@@ -353,7 +353,7 @@ impl SqliteStorage {
         op: StorageOp,
         work: impl FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let (job, answer) = batch::Call::new(work);
+        let (job, answer) = batch::call(work);
         self.inner.db.writer.enqueue(job, &self.inner.signals);
         match answer.await {
             Ok(result) => result.map_err(|err| self.error(op, err)),

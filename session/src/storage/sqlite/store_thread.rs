@@ -156,7 +156,7 @@ impl Sweeper {
         let now = millis(self.clock.now_millis());
         let limit = i64::try_from(self.batch).unwrap_or(i64::MAX);
         let batch = self.batch;
-        let (job, _answer) = batch::Call::new(move |conn: &Connection| {
+        let (job, _answer) = batch::call(move |conn: &Connection| {
             let outcome = sql::sweep(conn, now, limit);
             match &outcome {
                 Ok(deleted) if *deleted > 0 => {
