@@ -334,8 +334,11 @@ mod postgres {
 
 #[cfg(feature = "sqlite")]
 mod sqlite {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
     use bot_session::storage::SqliteStorage;
-    use bot_session::{StorageErrorKind, StorageOp};
+    use bot_session::{Storage, StorageErrorKind, StorageOp};
 
     #[tokio::test]
     async fn a_file_that_is_not_a_database_is_refused_at_open() {
@@ -376,5 +379,144 @@ mod sqlite {
             err.to_string().contains(&path.display().to_string()),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_read_only_database_is_refused_at_open() {
+        let dir = super::support::TempDir::new("read_only");
+        let path = dir.path().join("sessions.db");
+        let store = SqliteStorage::open(&path).await.unwrap();
+        store.write("kept", b"1", None).await.unwrap();
+        drop(store);
+        // What SQLite does with a write-protected file, also for root (whom `chmod` does not
+        // stop): it opens the database for reading only.
+        let read_only = format!("file:{}?mode=ro", path.display());
+        let err = SqliteStorage::open(&read_only)
+            .await
+            .expect_err("opening a database that cannot be written");
+        assert_eq!((err.store(), err.op()), ("sqlite", StorageOp::Open));
+        assert_eq!(err.kind(), StorageErrorKind::Invalid);
+        let message = err.to_string();
+        assert!(message.contains(&read_only), "{message}");
+        assert!(message.contains("read-only"), "{message}");
+        assert!(message.contains("writable"), "{message}");
+    }
+
+    /// A small tmpfs mounted for one test and unmounted when dropped; `None` (skipped, or a
+    /// failure in CI) when this process may not mount file systems.
+    struct SmallDisk {
+        dir: super::support::TempDir,
+    }
+
+    impl SmallDisk {
+        fn mount(size: &str) -> Option<SmallDisk> {
+            let dir = super::support::TempDir::new("small_disk");
+            let mounted = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir.path())
+                .output();
+            match mounted {
+                Ok(out) if out.status.success() => Some(SmallDisk { dir }),
+                Ok(out) => super::support::skip_or_fail(&format!(
+                    "cannot mount a {size} tmpfs (needs root): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+                Err(err) => super::support::skip_or_fail(&format!("cannot run mount: {err}")),
+            }
+        }
+
+        fn path(&self) -> &Path {
+            self.dir.path()
+        }
+
+        /// Fills the disk to the last byte with `filler`.
+        fn fill(&self, filler: &Path) {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create(filler).unwrap();
+            let block = vec![0xa5_u8; 4096];
+            while file.write_all(&block).is_ok() {}
+            while file.write_all(&[0]).is_ok() {}
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            // Lazily: the store's thread may still be closing its files.
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_nearly_full_disk_is_enough_and_a_full_one_recovers_once_space_is_back() {
+        let Some(disk) = SmallDisk::mount("2m") else {
+            return;
+        };
+        let path = disk.path().join("sessions.db");
+        let open = || SqliteStorage::builder().sweep_every(None).open(&path);
+        let value = |n: usize| vec![n as u8; 1000];
+        // A bot that has run before: its sessions are in the database file, its log is gone.
+        let store = open().await.unwrap();
+        for n in 0..20 {
+            store
+                .write(&format!("chat:{n}"), &value(n), None)
+                .await
+                .unwrap();
+        }
+        drop(store);
+        let log = disk.path().join("sessions.db-wal");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while log.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the closed store kept its log"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+
+        let store = open().await.unwrap();
+        // Each write adds a page to the log; 2,000 of them are four times what this disk holds,
+        // so they only all succeed if the log is checkpointed and reused before it fills it.
+        for n in 0..2000 {
+            let key = format!("chat:{}", n % 20);
+            store
+                .write(&key, &value(n), None)
+                .await
+                .unwrap_or_else(|err| panic!("write {n} on a disk with room for the data: {err}"));
+        }
+
+        // No room at all: new sessions fail with an error that says so...
+        let filler: PathBuf = disk.path().join("filler");
+        disk.fill(&filler);
+        let mut failure = None;
+        for n in 0..1000 {
+            if let Err(err) = store.write(&format!("new:{n}"), &value(n), None).await {
+                failure = Some(err);
+                break;
+            }
+        }
+        let err = failure.expect("writes kept succeeding on a full disk");
+        assert_eq!((err.store(), err.op()), ("sqlite", StorageOp::Write));
+        let message = err.to_string();
+        assert!(message.contains("full"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+
+        // ...and once space is back, the same store writes again.
+        std::fs::remove_file(&filler).unwrap();
+        for n in 0..500 {
+            let key = format!("chat:{}", n % 20);
+            store
+                .write(&key, &value(n + 1), None)
+                .await
+                .unwrap_or_else(|err| panic!("write {n} after space came back: {err}"));
+        }
+        store.write("after", b"room again", None).await.unwrap();
+        assert_eq!(
+            store.read("after").await.unwrap().as_deref(),
+            Some(&b"room again"[..])
+        );
+        drop(store);
     }
 }

@@ -40,6 +40,7 @@ const WORKLOADS: &[&str] = &[
     "W4-sqlite",
     "W4c-sqlite",
     "W5",
+    "W5c",
 ];
 
 fn main() -> ExitCode {
@@ -102,8 +103,11 @@ fn run(selected: &dyn Fn(&str) -> bool) -> Result<()> {
     for backend in [Backend::Redis, Backend::Postgres, Backend::Sqlite] {
         remote(backend, selected)?;
     }
-    if selected("W5") {
-        print("W5", &repeat(end_to_end::run_once)?);
+    for in_flight in [1, end_to_end::IN_FLIGHT] {
+        let workload = end_to_end::workload(in_flight);
+        if selected(workload) {
+            print(workload, &repeat(|| end_to_end::run_once(in_flight))?);
+        }
     }
     Ok(())
 }
