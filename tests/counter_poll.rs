@@ -168,6 +168,8 @@ async fn poll_mode_sends_every_reply_replay_mode_prints() {
         .collect();
     let last_id = updates.last().unwrap()["update_id"].as_i64().unwrap();
     let api = FakeBotApi::start().await;
+    // The recorded group commands are addressed to the bot the recording was made with.
+    api.set_username("bs_counter_bot");
     api.push_updates(updates);
     let dir = TempDir::new("counter-poll-shipped");
     let poller = Poller::start(&api, &["--storage", &sqlite(&dir)]).await;

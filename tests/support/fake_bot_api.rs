@@ -104,9 +104,20 @@ struct State {
     calls: Vec<Call>,
     failures: HashMap<String, VecDeque<Failure>>,
     next_message_id: i64,
+    /// What `getMe` names the bot; `fake_bot` when empty.
+    username: String,
 }
 
 impl FakeBotApi {
+    /// Makes `getMe` name the bot `username` (the recorded updates address `@bs_counter_bot`).
+    pub fn set_username(&self, username: &str) {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .username = username.to_owned();
+    }
+
     /// Starts a server for the bot token `123:abc` on an ephemeral port.
     pub async fn start() -> FakeBotApi {
         FakeBotApi::start_with_token("123:abc").await
@@ -510,11 +521,21 @@ async fn answer(shared: &Shared, method: &str, params: &Map<String, Value>) -> A
 }
 
 fn bot_user(shared: &Shared) -> Value {
+    let username = {
+        let state = shared
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match state.username.as_str() {
+            "" => "fake_bot".to_owned(),
+            name => name.to_owned(),
+        }
+    };
     json!({
         "id": shared.bot_id,
         "is_bot": true,
         "first_name": "Fake Bot",
-        "username": "fake_bot",
+        "username": username,
     })
 }
 
