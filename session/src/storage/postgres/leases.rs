@@ -1,12 +1,13 @@
 //! Leases, and how the takes and commits of concurrent updates share statements.
 //!
-//! At most one request of a store's leases is in flight at a time. A take or commit that
-//! finds none goes out at once, from the caller's own task, alone, as one single-row
-//! statement: a bot handling one update at a time pays nothing extra. The ones that arrive
-//! while a request is in flight wait in a queue; when it is answered, one task sends what
-//! queued as the next request, at most one statement for all its takes and one for all its
-//! commits (pipelined), hands each caller its own outcome, lets the woken callers run so that
-//! their next operations join the queue, and goes on until the queue stays empty.
+//! A take or commit that finds no request of the store's leases in flight goes out at once,
+//! from the caller's own task, alone, as one single-row statement: a bot handling one update
+//! at a time pays nothing extra. The ones that arrive while a request is in flight wait in a
+//! queue; when it is answered, one task sends what queued as the next request, at most one
+//! statement for all its takes and one for all its commits (pipelined), hands each caller its
+//! own outcome, and goes on until the queue stays empty. It lets the woken callers run before
+//! it sends the next request, so that their next operations join it, and keeps up to two
+//! requests at the server, so that what queued while one is answered goes out at once.
 //!
 //! The server pays per statement far more than per row (a transaction, a wake-up of its
 //! backend, planning a generic plan), so a batch of 60 costs it a few times one statement,
@@ -33,6 +34,11 @@ use super::store::Store;
 
 /// The most takes (and, apart, commits) one statement carries; the rest wait for the next.
 const MAX_BATCH: usize = 128;
+
+/// How many batches may be at the server at once: while one is answered, the operations
+/// that queued meanwhile already go out, so the server is not left waiting for the client
+/// between batches (nor the client for the server).
+const MAX_REQUESTS_IN_FLIGHT: usize = 2;
 
 /// How many times a batch task lets other tasks run while operations keep arriving.
 const MAX_GATHER_YIELDS: usize = 4;
@@ -246,45 +252,69 @@ impl Drop for Draining {
 }
 
 impl Draining {
-    /// Sends the queue, batch after batch, until it stays empty.
+    /// Sends the queue, batch after batch, until it stays empty, with up to
+    /// [`MAX_REQUESTS_IN_FLIGHT`] batches at the server at once.
     async fn run(mut self) {
-        let leases = &*self.leases;
+        let mut in_flight = tokio::task::JoinSet::new();
         loop {
-            let (mut takes, commits) = {
-                let mut state = leases.state();
+            let batch = {
+                let mut state = self.leases.state();
                 if state.takes.is_empty() && state.commits.is_empty() {
-                    state.busy = false;
-                    self.done = true;
-                    return;
+                    if in_flight.is_empty() {
+                        state.busy = false;
+                        self.done = true;
+                        return;
+                    }
+                    None
+                } else {
+                    Some((
+                        next_batch(&mut state.takes, |take| &take.key),
+                        next_batch(&mut state.commits, |commit| &commit.key),
+                    ))
                 }
-                (
-                    next_batch(&mut state.takes, |take| &take.key),
-                    next_batch(&mut state.commits, |commit| &commit.key),
-                )
             };
-            // Sorted, so that the statement takes its row locks in key order (see `sql`).
-            takes.sort_by(|a, b| a.op.key.cmp(&b.op.key));
-            let take_ops: Vec<&Take<'_>> = takes.iter().map(|queued| &queued.op).collect();
-            let commit_ops: Vec<&Commit<'_>> = commits.iter().map(|queued| &queued.op).collect();
-            let (taken, committed) = leases.send(&take_ops, &commit_ops).await;
-            drop((take_ops, commit_ops));
-            for (queued, outcome) in commits.into_iter().zip(committed) {
-                if let Some(reply) = queued.reply {
-                    let _ = reply.send(outcome);
-                }
+            let Some((takes, commits)) = batch else {
+                // Nothing queued: the answers of a batch in flight bring the next operations.
+                in_flight.join_next().await;
+                continue;
+            };
+            if in_flight.len() >= MAX_REQUESTS_IN_FLIGHT {
+                in_flight.join_next().await;
             }
-            for (queued, outcome) in takes.into_iter().zip(taken) {
-                let Some(reply) = queued.reply else { continue };
-                if let Err(Ok(LockedRead::Acquired { .. })) = reply.send(outcome) {
-                    // The caller gave up while its lease was being taken: release it now
-                    // rather than leave the key blocked until the lease expires.
-                    leases.state().commits.push(Queued {
-                        op: Commit::release(queued.op),
-                        reply: None,
-                    });
-                }
+            in_flight.spawn(Arc::clone(&self.leases).send_and_answer(takes, commits));
+            self.leases.gather().await;
+        }
+    }
+}
+
+impl Leases {
+    /// Sends one batch and hands each caller its outcome.
+    async fn send_and_answer(
+        self: Arc<Self>,
+        mut takes: Vec<Queued<Take<'static>, TakeResult>>,
+        commits: Vec<Queued<Commit<'static>, CommitResult>>,
+    ) {
+        // Sorted, so that the statement takes its row locks in key order (see `sql`).
+        takes.sort_by(|a, b| a.op.key.cmp(&b.op.key));
+        let take_ops: Vec<&Take<'_>> = takes.iter().map(|queued| &queued.op).collect();
+        let commit_ops: Vec<&Commit<'_>> = commits.iter().map(|queued| &queued.op).collect();
+        let (taken, committed) = self.send(&take_ops, &commit_ops).await;
+        drop((take_ops, commit_ops));
+        for (queued, outcome) in commits.into_iter().zip(committed) {
+            if let Some(reply) = queued.reply {
+                let _ = reply.send(outcome);
             }
-            leases.gather().await;
+        }
+        for (queued, outcome) in takes.into_iter().zip(taken) {
+            let Some(reply) = queued.reply else { continue };
+            if let Err(Ok(LockedRead::Acquired { .. })) = reply.send(outcome) {
+                // The caller gave up while its lease was being taken: release it now rather
+                // than leave the key blocked until the lease expires.
+                self.state().commits.push(Queued {
+                    op: Commit::release(queued.op),
+                    reply: None,
+                });
+            }
         }
     }
 }
