@@ -59,6 +59,11 @@ fn causes<'a>(
 /// A failed statement of `op`, as the error to report.
 pub(super) fn pg_error(op: StorageOp, err: tokio_postgres::Error) -> StorageError {
     let kind = kind_of(&err);
+    // tokio-postgres cannot tell a statement never sent from one whose answer was lost: a
+    // change that failed for want of the server may have been applied.
+    if kind == StorageErrorKind::Unavailable && op.changes_data() {
+        return StorageError::in_doubt(STORE, op, Detailed::chain(err));
+    }
     StorageError::new(STORE, op, kind, Detailed::chain(err))
 }
 

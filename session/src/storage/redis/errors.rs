@@ -62,17 +62,18 @@ pub(super) fn storage_error(op: StorageOp, err: RedisError) -> StorageError {
 pub(super) fn failure_error(op: StorageOp, failure: Failure) -> StorageError {
     match failure {
         Failure::Server(err) => StorageError::new(STORE, op, server_error_kind(&err), err),
+        // Sent, and the answer lost: a change may have been applied.
+        Failure::Link(err @ LinkError::Lost(_)) => StorageError::in_doubt(STORE, op, err),
         Failure::Link(err) => StorageError::new(STORE, op, link_error_kind(&err), err),
         Failure::Reply(message) => StorageError::other(STORE, op, message),
         Failure::Unsupported(message) => {
             StorageError::new(STORE, op, StorageErrorKind::Invalid, message)
         }
-        Failure::Abandoned => StorageError::new(
+        Failure::Abandoned => StorageError::in_doubt(
             STORE,
             op,
-            StorageErrorKind::Unavailable,
             "the task sending this operation stopped (its runtime shut down) before Redis \
-             answered; the operation may or may not have been applied",
+             answered",
         ),
     }
 }
