@@ -17,20 +17,38 @@ pub const USERNAME: &str = "bs_counter_bot";
 /// The bot: three session types on one store, and the handler. `tally` goes first, so it sees
 /// the outcome of every update, including the session layer's errors. `username` is the bot's
 /// (without `@`), for commands like `/stats@username`.
+/// How many updates each session remembers to recognize a redelivery (see
+/// `SessionMiddleware::remember_updates`): live modes keep the library's default; a replay
+/// re-sends recorded update ids on purpose (a second run goes on counting) and remembers none.
+#[derive(Debug, Clone, Copy)]
+pub enum Redeliveries {
+    Recognized,
+    Replayed,
+}
+
 pub fn build(
     storage: impl Storage + Clone,
     outbox: Outbox,
     tally: Tally,
     username: &str,
+    redeliveries: Redeliveries,
 ) -> Composer {
+    let remember = match redeliveries {
+        Redeliveries::Recognized => 4,
+        Redeliveries::Replayed => 0,
+    };
     let username: Arc<str> = username.into();
     Composer::new()
         .with(tally)
         // On by default, spelled out here: when a group becomes a supergroup, its count moves
         // to the new chat id instead of starting again from zero.
-        .with(Counter::middleware(storage.clone()).migrate_chats(true))
-        .with(Prefs::middleware(storage.clone()))
-        .with(Stats::middleware(storage))
+        .with(
+            Counter::middleware(storage.clone())
+                .migrate_chats(true)
+                .remember_updates(remember),
+        )
+        .with(Prefs::middleware(storage.clone()).remember_updates(remember))
+        .with(Stats::middleware(storage).remember_updates(remember))
         .handler(move |ctx| handle(ctx, outbox.clone(), Arc::clone(&username)))
 }
 

@@ -96,7 +96,13 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                     }
                 })
             };
-            let bot = bot::build(store.clone(), outbox, tally.clone(), bot::USERNAME);
+            let bot = bot::build(
+                store.clone(),
+                outbox,
+                tally.clone(),
+                bot::USERNAME,
+                bot::Redeliveries::Replayed,
+            );
             let replayed = replay::replay(&bot, input, concurrency, &tally)
                 .await
                 .map_err(|err| err.to_string())?;
@@ -116,7 +122,13 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             let telegram = telegram_bot(api_url.as_deref())?;
             let username = poll::introduce(&telegram).await?;
             let outbox = poll::outbox(telegram.clone(), tally.clone());
-            let bot = bot::build(store.clone(), outbox, tally.clone(), &username);
+            let bot = bot::build(
+                store.clone(),
+                outbox,
+                tally.clone(),
+                &username,
+                bot::Redeliveries::Recognized,
+            );
             let polled = poll::poll(&bot, &telegram, concurrency, &tally).await?;
             elapsed = polled.elapsed;
             malformed = polled.malformed;
@@ -132,7 +144,13 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             });
             // No Bot API client here to ask `getMe`: `/stats@name` is matched against the bot
             // the recorded updates were sent to.
-            let bot = bot::build(store.clone(), outbox, tally.clone(), bot::USERNAME);
+            let bot = bot::build(
+                store.clone(),
+                outbox,
+                tally.clone(),
+                bot::USERNAME,
+                bot::Redeliveries::Recognized,
+            );
             let started = std::time::Instant::now();
             webhook::serve(addr, secret, path, bot, pending)
                 .await
