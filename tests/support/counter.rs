@@ -41,10 +41,13 @@ pub fn bot(middleware: SessionMiddleware<Counter>) -> Composer {
         })
 }
 
-/// A text message in `chat`.
+/// A text message in `chat`, with an update id of its own (sessions recognize an update id
+/// they have seen as a redelivery).
 pub fn message(chat: i64) -> Update {
+    static NEXT_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+    let update_id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     serde_json::from_value(serde_json::json!({
-        "update_id": 1,
+        "update_id": update_id,
         "message": {
             "message_id": 1, "date": 0, "text": "hi",
             "chat": {"id": chat, "type": "private"},
