@@ -455,6 +455,35 @@ async fn updates_without_the_ids_are_no_key_and_other_sessions_work() {
     assert_eq!(store.stats(), stats(0, 0, 0));
 }
 
+/// A Bot API kind newer than teloxide 0.17, as teloxide's `get_updates` returns it: an
+/// `UpdateKind::Error` that keeps the update's JSON. A tree run on it by hand (teloxide's
+/// `Dispatcher` drops such updates) gets the chat's session as for any message.
+#[tokio::test]
+async fn a_kind_teloxide_does_not_know_still_has_its_chat_s_session() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/updates/guest_message.json"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("the fixture reads"))
+            .expect("the fixture is JSON");
+    let mut update: Update = serde_json::from_value(json.clone()).expect("teloxide parses it");
+    let teloxide::types::UpdateKind::Error(kept) = &mut update.kind else {
+        panic!("teloxide knows guest_message now: {:?}", update.kind);
+    };
+    *kept = json;
+
+    let store = counting();
+    let sessions = Sessions::new().with(Counter::middleware(store.clone()));
+    let bot = sessions.wrap(dptree::endpoint(|ctx: Context| async move {
+        assert_eq!(ctx.update_kind(), "guest_message");
+        ctx.counter()?.count += 1;
+        Ok::<(), BoxError>(())
+    }));
+    handle(&bot, update).await.unwrap();
+    assert_stored(store.inner(), "counter:-1003141592653", r#"{"count":1}"#).await;
+}
+
 #[tokio::test]
 async fn ttl_is_refreshed_on_use_and_expires_untouched_sessions() {
     let clock = ManualClock::default();

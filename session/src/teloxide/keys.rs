@@ -5,6 +5,8 @@ use ::teloxide::types::{
     CallbackQuery, MaybeAnonymousUser, MaybeInaccessibleMessage, Message, Update, UpdateKind, User,
 };
 
+use serde::Deserialize;
+
 use crate::ids::{SessionIds, SessionKeys};
 
 /// A user's id as sessions store it. teloxide keeps user ids as `u64`, the Bot API promises
@@ -122,12 +124,25 @@ fn update_ids(kind: &UpdateKind) -> SessionIds {
         UpdateKind::MessageReactionCount(counts) => ids(Some(counts.chat.id.0), None),
         UpdateKind::BusinessConnection(connection) => ids(None, user_id(&connection.user)),
         UpdateKind::DeletedBusinessMessages(deleted) => ids(Some(deleted.chat.id.0), None),
-        // `Error` is a kind teloxide does not know, or a payload it could not parse.
-        UpdateKind::Poll(_) | UpdateKind::Error(_) => ids(None, None),
+        UpdateKind::Error(raw) => unparsed(raw).map_or(ids(None, None), |u| u.session_ids()),
+        UpdateKind::Poll(_) => ids(None, None),
     }
 }
 
-/// The Bot API's field name of the kind, as `crate::Update` names it; `"unknown"` for `Error`.
+/// An update of a kind teloxide does not know yet (the Bot API runs ahead of it), or whose
+/// payload it could not parse, read by bot-session's own model. teloxide's `get_updates` keeps
+/// such an update's JSON in `UpdateKind::Error`, so its sessions still get their keys; where
+/// teloxide keeps nothing (`serde_json::from_str` of an `Update`), the value is an empty
+/// object and the update has no ids.
+fn unparsed(raw: &serde_json::Value) -> Option<crate::Update> {
+    if raw.as_object().is_none_or(|fields| fields.is_empty()) {
+        return None;
+    }
+    crate::Update::deserialize(raw).ok()
+}
+
+/// The Bot API's field name of the kind, as `crate::Update` names it; for `Error`, the name
+/// bot-session's model reads from the kept JSON, `"unknown"` when there is none.
 fn kind_name(kind: &UpdateKind) -> &'static str {
     match kind {
         UpdateKind::Message(_) => "message",
@@ -153,7 +168,7 @@ fn kind_name(kind: &UpdateKind) -> &'static str {
         UpdateKind::ChatJoinRequest(_) => "chat_join_request",
         UpdateKind::ChatBoost(_) => "chat_boost",
         UpdateKind::RemovedChatBoost(_) => "removed_chat_boost",
-        UpdateKind::Error(_) => "unknown",
+        UpdateKind::Error(raw) => unparsed(raw).map_or("unknown", |u| u.kind_name()),
     }
 }
 
@@ -247,11 +262,17 @@ impl SessionKeys for Update {
     }
 
     fn migrate_to_chat_id(&self) -> Option<i64> {
-        update_message(&self.kind).and_then(migrate_to_chat_id)
+        match &self.kind {
+            UpdateKind::Error(raw) => unparsed(raw)?.migrate_to_chat_id(),
+            kind => update_message(kind).and_then(migrate_to_chat_id),
+        }
     }
 
     fn migrate_from_chat_id(&self) -> Option<i64> {
-        update_message(&self.kind).and_then(migrate_from_chat_id)
+        match &self.kind {
+            UpdateKind::Error(raw) => unparsed(raw)?.migrate_from_chat_id(),
+            kind => update_message(kind).and_then(migrate_from_chat_id),
+        }
     }
 
     fn session_ids(&self) -> SessionIds {

@@ -77,12 +77,19 @@
 //! - teloxide 0.17 does not model `direct_messages_topic`: a message in a channel's direct
 //!   messages chat has no thread id here, where [`crate::Update`] gives the topic. A
 //!   `chat_thread` session there is the whole chat's.
-//! - teloxide turns an update of a kind it does not know, *and* one whose payload it cannot
-//!   parse, into `UpdateKind::Error`: it has no ids and the kind name `"unknown"`, where
-//!   [`crate::Update`] still reads the ids of a known kind whose payload is unusual. Two cases
-//!   met in practice (the fixtures of `tests/teloxide_keys.rs`): every `deleted_business_messages`
-//!   update (teloxide 0.17 expects `message_ids` as objects, the Bot API sends integers), and a
-//!   `message_reaction` with a reaction type newer than teloxide.
+//! - teloxide turns an update of a kind it does not know (`guest_message`, `managed_bot`,
+//!   `subscription`, `stopped_message_generation`: newer than teloxide 0.17), *and* one whose
+//!   payload it cannot parse, into `UpdateKind::Error`. teloxide's `Dispatcher` logs and drops
+//!   such updates before any handler sees them. A bot that runs its handler tree itself on
+//!   what `get_updates` returns does see them: teloxide's polling keeps the update's JSON in
+//!   `UpdateKind::Error`, and bot-session reads that JSON with its own [`crate::Update`], so
+//!   the update gets the ids and kind name it has there and its sessions work as in any
+//!   other. Where teloxide keeps nothing (an `Update` parsed with `serde_json` on its own) the
+//!   update has no ids (sessions that need them fail with
+//!   [`NoKey`](crate::SessionError::NoKey)) and the kind name `"unknown"`. Payloads teloxide
+//!   0.17 cannot parse, met in practice (the fixtures of `tests/teloxide_keys.rs`): every
+//!   `deleted_business_messages` update (it expects `message_ids` as objects, the Bot API
+//!   sends integers), and a `message_reaction` with a reaction type newer than teloxide.
 //! - teloxide keeps user ids as `u64`; an id above `i64::MAX` (no real user has one) gives no
 //!   user id rather than a negative one.
 
