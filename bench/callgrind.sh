@@ -1,13 +1,16 @@
 #!/bin/sh
-# Instructions per update of W0, W1, W1-limit and W2, counted by callgrind (repeatable on noisy
-# machines, unlike wall time). Usage: bench/callgrind.sh [WORKLOAD ...]; keeps the profiles
-# in target/callgrind/ for callgrind_annotate.
+# Instructions per update of W-update, W0, W1-limit, W1 and W2, counted by callgrind
+# (repeatable on noisy machines, unlike wall time), and, when W-update, W0, W1-limit and W1
+# are all measured, the session middleware's overhead against a bot's floor:
+# W1 / (W0 + W1-limit - W-update) (BENCH.md). Usage: bench/callgrind.sh [WORKLOAD ...];
+# keeps the profiles in target/callgrind/ for callgrind_annotate.
 set -eu
 cd "$(dirname "$0")/.."
 cargo build --release -p bot-session-bench
 mkdir -p target/callgrind
 n=200000
-for w in "${@:-W0 W1-limit W1 W2}"; do
+figures=""
+for w in "${@:-W-update W0 W1-limit W1 W2}"; do
     for one in $w; do
         out="target/callgrind/$one.out"
         valgrind --tool=callgrind --callgrind-out-file="$out" \
@@ -15,5 +18,13 @@ for w in "${@:-W0 W1-limit W1 W2}"; do
         total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
         allocations=$(BENCH_COUNT_ALLOCATIONS=1 target/release/bot-session-bench profile "$one" 2>&1 | sed -n 's/.*allocations=//p')
         echo "$one instructions_per_update=$((total / n)) allocations_per_update=$((allocations / n)) profile=$out"
+        figures="$figures $one=$total"
     done
 done
+echo "$figures" | awk '{
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); t[kv[1]] = kv[2] }
+    if (("W-update" in t) && ("W0" in t) && ("W1-limit" in t) && ("W1" in t)) {
+        floor = t["W0"] + t["W1-limit"] - t["W-update"]
+        printf "overhead W1/(W0+W1-limit-W-update)=%.3f floor_instructions_per_update=%d\n", t["W1"] / floor, floor / 200000
+    }
+}'

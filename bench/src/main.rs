@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use report::{Figures, line, median, median_of};
 use workloads::common::Result;
 use workloads::stores::{self, Backend};
-use workloads::{concurrency, counter, dispatch, end_to_end, lazy};
+use workloads::{concurrency, counter, dispatch, end_to_end, lazy, updates};
 
 #[global_allocator]
 static ALLOC: sys::CountingAlloc = sys::CountingAlloc;
@@ -26,6 +26,7 @@ const RUNS: usize = 3;
 
 /// Every workload, in the order they run.
 const WORKLOADS: &[&str] = &[
+    "W-update",
     "W0",
     "W1-limit",
     "W1",
@@ -79,6 +80,9 @@ fn main() -> ExitCode {
 }
 
 fn run(selected: &dyn Fn(&str) -> bool) -> Result<()> {
+    if selected("W-update") {
+        print("W-update", &repeat(updates::run_once)?);
+    }
     if selected("W0") {
         print("W0", &repeat(dispatch::run_once)?);
     }
@@ -205,13 +209,14 @@ fn profile(workload: &str) -> Result<()> {
     let count = std::env::var_os("BENCH_COUNT_ALLOCATIONS").is_some();
     sys::heap_counting(count);
     let outcome = match workload {
+        "W-update" => updates::profile_once(),
         "W0" => dispatch::profile_once(),
         "W1" => counter::profile_once(),
         "W1-limit" => counter::profile_limit_once(),
         "W2" => lazy::profile_once(),
         "W4" => stores::profile_once(1),
         "W4c" => stores::profile_once(stores::IN_FLIGHT),
-        other => Err(format!("no profile for {other}: W0, W1, W1-limit, W2, W4 or W4c").into()),
+        other => Err(format!("no profile for {other}: W-update, W0, W1, W1-limit, W2, W4 or W4c").into()),
     };
     sys::heap_counting(false);
     if count {

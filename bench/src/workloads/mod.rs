@@ -9,3 +9,4 @@ pub mod lazy;
 pub mod stores;
 #[cfg(feature = "teloxide")]
 pub mod teloxide;
+pub mod updates;

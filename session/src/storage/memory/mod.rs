@@ -11,15 +11,21 @@
 //! A record in the arena is:
 //!
 //! ```text
-//! flags: u8                   bit 0: an expiry follows; bit 1: dead (replaced or removed)
+//! flags: u8                   bit 0: an expiry follows; bit 1: dead (replaced or removed);
+//!                             bit 2: a slack byte follows the lengths
 //! expires_at: u64 LE          milliseconds since the epoch, only with bit 0
 //! key_len, value_len: LEB128
-//! key, value
+//! slack: u8                   unused bytes after the value, only with bit 2
+//! key, value, slack bytes
 //! ```
 //!
-//! Writing a value of the same length (a counter going from 41 to 42) overwrites it in place;
-//! any other write appends a new record and marks the old one dead. A shard compacts its arena
-//! when more than an eighth of it is dead, so dead records never hold much memory.
+//! A write overwrites the record in place when the new value fits its room (a counter going
+//! from 41 to 42); any other write appends a new record and marks the old one dead. A value
+//! written first is stored without slack (most sessions keep their length); one that outgrew
+//! or shrank out of its record gets a few bytes of slack with the new one, so a value whose
+//! length wanders (a session that remembers the ids of the updates that changed it, each a
+//! varint of its own length) settles into a record it is rewritten in. A shard compacts its
+//! arena when more than an eighth of it is dead, so dead records never hold much memory.
 
 use std::hash::BuildHasher;
 use std::ops::Range;
@@ -48,6 +54,10 @@ const MIN_GROWTH: usize = 256;
 
 const EXPIRES: u8 = 1;
 const DEAD: u8 = 2;
+const SLACK: u8 = 4;
+/// A value that no longer fits its record moves to one with room for this much more, rounded
+/// up to a multiple of 8 bytes (so on average about 7 unused bytes).
+const SLACK_MIN: usize = 4;
 
 /// Where the parts of the record at some offset are.
 struct Record {
@@ -57,11 +67,22 @@ struct Record {
     expires_at: u64,
     key: Range<usize>,
     value: Range<usize>,
+    /// Where `value_len` is written, to rewrite it in place.
+    value_len_at: usize,
+    /// Where the slack byte is, when the record has one.
+    slack_at: Option<usize>,
+    /// The end of the record: the value and its slack.
+    end: usize,
 }
 
 impl Record {
     fn end(&self) -> usize {
-        self.value.end
+        self.end
+    }
+
+    /// Bytes the value may take in place.
+    fn room(&self) -> usize {
+        self.end - self.value.start
     }
 
     fn live(&self, now: u64) -> bool {
@@ -81,16 +102,30 @@ fn parse(arena: &[u8], at: usize) -> Record {
         u64::MAX
     };
     let key_len = read_varint(arena, &mut pos);
+    let value_len_at = pos;
     let value_len = read_varint(arena, &mut pos);
+    let (slack_at, slack) = if flags & SLACK != 0 {
+        pos += 1;
+        (Some(pos - 1), usize::from(arena[pos - 1]))
+    } else {
+        (None, 0)
+    };
     let key = pos..pos + key_len;
     let value = key.end..key.end + value_len;
     Record {
         at,
         flags,
         expires_at,
+        end: value.end + slack,
         key,
         value,
+        value_len_at,
+        slack_at,
     }
+}
+
+fn varint_len(n: usize) -> usize {
+    (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
 }
 
 fn write_varint(out: &mut Vec<u8>, mut n: usize) {
@@ -99,6 +134,17 @@ fn write_varint(out: &mut Vec<u8>, mut n: usize) {
         n >>= 7;
     }
     out.push(n as u8);
+}
+
+/// Writes `n` over the varint at the start of `at`, which takes as many bytes.
+fn overwrite_varint(at: &mut [u8], mut n: usize) {
+    let mut i = 0;
+    while n >= 0x80 {
+        at[i] = (n as u8) | 0x80;
+        n >>= 7;
+        i += 1;
+    }
+    at[i] = n as u8;
 }
 
 fn read_varint(arena: &[u8], pos: &mut usize) -> usize {
@@ -115,13 +161,19 @@ fn read_varint(arena: &[u8], pos: &mut usize) -> usize {
     }
 }
 
-fn record_len(key: &[u8], value: &[u8], expires_at: Option<u64>) -> usize {
-    let varint_len = |n: usize| (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize;
+fn record_len(key: &[u8], value: &[u8], expires_at: Option<u64>, slack: Option<u8>) -> usize {
     1 + if expires_at.is_some() { 8 } else { 0 }
         + varint_len(key.len())
         + varint_len(value.len())
+        + slack.map_or(0, |slack| 1 + usize::from(slack))
         + key.len()
         + value.len()
+}
+
+/// The slack a value of `len` bytes gets when it moves out of a record it no longer fits.
+fn slack_for(len: usize) -> u8 {
+    // At most 11: fits the byte.
+    ((len + SLACK_MIN).next_multiple_of(8) - len) as u8
 }
 
 #[derive(Default)]
@@ -169,19 +221,18 @@ impl Shard {
         value: &[u8],
         expires_at: Option<u64>,
     ) -> Result<(), StorageError> {
+        let mut slack = None;
         if let Some(old) = self.find(hash, key) {
-            let same_shape = old.value.len() == value.len()
-                && (old.flags & EXPIRES != 0) == expires_at.is_some();
-            if same_shape {
-                self.arena[old.value.clone()].copy_from_slice(value);
+            if (old.flags & EXPIRES != 0) == expires_at.is_some() && self.rewrite(&old, value) {
                 if let Some(expires_at) = expires_at {
                     self.set_expiry(&old, expires_at);
                 }
                 return Ok(());
             }
             self.remove(hash, &old);
+            slack = Some(slack_for(value.len()));
         }
-        let len = record_len(key, value, expires_at);
+        let len = record_len(key, value, expires_at, slack);
         self.make_room(hasher, len);
         let at = u32::try_from(self.arena.len())
             .ok()
@@ -198,19 +249,48 @@ impl Shard {
                 )
             })?;
         let arena = &mut self.arena;
-        arena.push(if expires_at.is_some() { EXPIRES } else { 0 });
+        let flags = if expires_at.is_some() { EXPIRES } else { 0 };
+        arena.push(flags | if slack.is_some() { SLACK } else { 0 });
         if let Some(expires_at) = expires_at {
             arena.extend_from_slice(&expires_at.to_le_bytes());
         }
         write_varint(arena, key.len());
         write_varint(arena, value.len());
+        if let Some(slack) = slack {
+            arena.push(slack);
+        }
         arena.extend_from_slice(key);
         arena.extend_from_slice(value);
+        if let Some(slack) = slack {
+            arena.resize(arena.len() + usize::from(slack), 0);
+        }
         let arena = &self.arena;
         self.index.insert_unique(hash, at, |&o| {
             hasher.hash_one(&arena[parse(arena, o as usize).key])
         });
         Ok(())
+    }
+
+    /// Writes `value` over the record's, when it fits the record's room and its length takes
+    /// as many bytes as the old one's; `false` when it does not.
+    fn rewrite(&mut self, record: &Record, value: &[u8]) -> bool {
+        let (len, old_len) = (value.len(), record.value.len());
+        if len == old_len {
+            self.arena[record.value.clone()].copy_from_slice(value);
+            return true;
+        }
+        let Some(slack_at) = record.slack_at else {
+            return false;
+        };
+        let fits = len <= record.room() && varint_len(len) == varint_len(old_len);
+        let Some(slack) = fits.then(|| u8::try_from(record.room() - len).ok()).flatten() else {
+            return false;
+        };
+        let arena = &mut self.arena;
+        overwrite_varint(&mut arena[record.value_len_at..], len);
+        arena[slack_at] = slack;
+        arena[record.value.start..record.value.start + len].copy_from_slice(value);
+        true
     }
 
     fn set_expiry(&mut self, record: &Record, expires_at: u64) {

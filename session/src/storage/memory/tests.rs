@@ -85,6 +85,55 @@ async fn rewrites_of_every_shape_keep_the_latest_value() {
     );
 }
 
+/// The arena bytes of the shard that holds `key`, and how many of them are dead.
+fn arena_of(store: &MemoryStorage, key: &str) -> (usize, usize) {
+    let (_, shard) = store.shard(key);
+    (shard.arena.len(), shard.dead)
+}
+
+#[test]
+fn a_value_whose_length_wanders_settles_into_one_record() {
+    let store = MemoryStorage::new();
+    let write = |len: usize| {
+        let value = vec![b'v'; len];
+        store.write_entry("k", &value, None).unwrap();
+        assert_eq!(store.read_entry("k").as_deref(), Some(&value[..]), "{len}");
+    };
+    write(30);
+    let first = arena_of(&store, "k");
+    write(31);
+    let moved = arena_of(&store, "k");
+    assert_eq!(moved.1, first.0, "the first record, exact, is dead");
+    // Within the slack it was given (at least SLACK_MIN bytes): rewritten where it is.
+    for len in [33, 29, 34, 31, 30, 32] {
+        write(len);
+        assert_eq!(arena_of(&store, "k"), moved, "{len} bytes moved the record");
+    }
+    write(41);
+    assert_ne!(arena_of(&store, "k"), moved, "outgrown: moved again");
+    assert_eq!(store.len(), 1);
+    assert_eq!(store.payload_bytes(), 1 + 41);
+}
+
+#[test]
+fn a_length_whose_varint_grows_moves_the_record() {
+    let store = MemoryStorage::new();
+    for len in [126, 125, 127, 128, 127, 129, 300, 126, 0, 1] {
+        let value = vec![b'v'; len];
+        store.write_entry("k", &value, None).unwrap();
+        assert_eq!(store.read_entry("k").as_deref(), Some(&value[..]), "{len}");
+    }
+    // Compaction keeps each record's slack and what follows it readable.
+    for i in 0..400 {
+        let value = vec![b'w'; 100 + i % 40];
+        store.write_entry(&format!("k{}", i % 5), &value, None).unwrap();
+    }
+    for k in 0..5 {
+        let want = vec![b'w'; 100 + (395 + k) % 40];
+        assert_eq!(store.read_entry(&format!("k{k}")).as_deref(), Some(&want[..]));
+    }
+}
+
 #[tokio::test]
 async fn fast_paths_agree_with_the_async_methods() {
     let store = MemoryStorage::new();
@@ -138,7 +187,7 @@ fn varints_round_trip() {
         let mut pos = 0;
         assert_eq!(read_varint(&out, &mut pos), n);
         assert_eq!(pos, out.len());
-        assert_eq!(record_len(&vec![0; n.min(1000)], b"", None), {
+        assert_eq!(record_len(&vec![0; n.min(1000)], b"", None, None), {
             let mut r = Vec::new();
             write_varint(&mut r, n.min(1000));
             1 + r.len() + 1 + n.min(1000)
