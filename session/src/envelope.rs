@@ -13,76 +13,81 @@
 /// letters make an accidental match vanishingly unlikely.
 const MAGIC: [u8; 4] = [0xFF, b'b', b's', b'v'];
 const HEADER_LEN: usize = MAGIC.len() + 4;
-/// Starts the seen-updates header, then a count byte and the ids: the newest as a zigzag
-/// varint, each older one as the zigzag varint of its distance from the one before (ids of
-/// one chat are close together, so most take a byte).
+/// Starts the seen-updates header; then one byte, the length of the ids that follow; then the
+/// ids, largest first: the largest as a zigzag varint, each smaller one as the varint of its
+/// distance from the one before (ids of one chat are close together, so most take one to three
+/// bytes). The length makes the header's end known without reading the ids, and the order
+/// lets a check for an id stop at the first one not larger than it: for the usual update,
+/// newer than every id remembered, that is the first.
 const SEEN_MAGIC: [u8; 4] = [0xFF, b'b', b's', b'u'];
+/// The magic and the length byte.
+const SEEN_PREFIX: usize = SEEN_MAGIC.len() + 1;
 
-/// The update ids a session's stored bytes remember, newest first.
+/// The most update ids a session remembers.
+pub(crate) const MAX_REMEMBERED: usize = 16;
+
+/// The update ids a session's stored bytes remember, largest first.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Seen<'a> {
-    count: u8,
     ids: &'a [u8],
 }
 
 impl Seen<'_> {
-    /// The remembered ids, newest first.
+    /// The remembered ids, largest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         let mut rest = self.ids;
         let mut previous: Option<i64> = None;
-        (0..self.count).map_while(move |_| {
+        std::iter::from_fn(move || {
             let (value, used) = read_varint(rest)?;
             rest = &rest[used..];
-            let value = unzigzag(value);
             let id = match previous {
-                None => value,
-                Some(previous) => previous.wrapping_sub(value),
+                None => unzigzag(value),
+                Some(previous) => previous.wrapping_sub(value as i64),
             };
             previous = Some(id);
             Some(id)
         })
     }
 
-    #[cfg(test)]
+    /// Whether `id` is remembered: stops at the first remembered id not larger than it.
     pub(crate) fn contains(&self, id: i64) -> bool {
-        self.iter().any(|seen| seen == id)
+        self.iter().find(|&seen| seen <= id) == Some(id)
+    }
+}
+
+/// The seen-updates header at the start of `bytes`: its ids and its length in bytes (0, and no
+/// ids, when there is none). Ids that do not end where the length says are no header.
+fn seen_header(bytes: &[u8]) -> (Seen<'_>, usize) {
+    if bytes.len() < SEEN_PREFIX || bytes[..SEEN_MAGIC.len()] != SEEN_MAGIC {
+        return (Seen::default(), 0);
+    }
+    let len = SEEN_PREFIX + usize::from(bytes[SEEN_MAGIC.len()]);
+    match bytes.get(SEEN_PREFIX..len) {
+        Some(ids @ [.., last]) if last & 0x80 == 0 => (Seen { ids }, len),
+        _ => (Seen::default(), 0),
     }
 }
 
 /// Splits stored bytes into the updates they remember and the rest (version header and
 /// payload). Bytes without the header remember nothing.
 pub(crate) fn split_seen(bytes: &[u8]) -> (Seen<'_>, &[u8]) {
-    let none = (Seen::default(), bytes);
-    if bytes.len() < SEEN_MAGIC.len() + 1 || bytes[..SEEN_MAGIC.len()] != SEEN_MAGIC {
-        return none;
-    }
-    let count = bytes[SEEN_MAGIC.len()];
-    let ids = &bytes[SEEN_MAGIC.len() + 1..];
-    let mut used = 0;
-    for _ in 0..count {
-        match read_varint(&ids[used..]) {
-            Some((_, n)) => used += n,
-            None => return none,
-        }
-    }
-    (
-        Seen {
-            count,
-            ids: &ids[..used],
-        },
-        &ids[used..],
-    )
+    let (seen, len) = seen_header(bytes);
+    (seen, &bytes[len..])
 }
 
-/// The most update ids a session remembers.
-pub(crate) const MAX_REMEMBERED: usize = 16;
+/// The length of the seen-updates header at the start of `bytes` (0 when there is none), and
+/// whether `id` is among its ids.
+pub(crate) fn scan_seen(bytes: &[u8], id: Option<i64>) -> (usize, bool) {
+    let (seen, len) = seen_header(bytes);
+    (len, id.is_some_and(|id| seen.contains(id)))
+}
 
-/// Appends the seen-updates header for `newest` to `out`, followed by up to `remember - 1` of
-/// the ids remembered in `out[previous]` (a seen-updates header already in `out`, or an empty
+/// Appends the seen-updates header for `newest` to `out`, followed by the largest `remember -
+/// 1` ids remembered in `out[previous]` (a seen-updates header already in `out`, or an empty
 /// range), which must not contain `newest`. Appends nothing when `remember` is 0.
 ///
-/// Only the previous newest id is decoded (it becomes a distance from `newest`); the older
-/// distances are copied as they are, since each is relative to the id before it.
+/// The usual update is newer than every remembered id: then only the largest of them is read
+/// (it becomes a distance from `newest`), and the distances after it are copied as they are.
 pub(crate) fn append_seen(
     newest: i64,
     previous: std::ops::Range<usize>,
@@ -93,62 +98,56 @@ pub(crate) fn append_seen(
     if remember == 0 {
         return;
     }
-    out.extend_from_slice(&SEEN_MAGIC);
-    let count_at = out.len();
-    out.push(1);
-    write_varint(zigzag(newest), out);
-    let header = SEEN_MAGIC.len() + 1;
-    if remember < 2 || previous.len() <= header {
-        return;
-    }
-    let count = usize::from(out[previous.start + SEEN_MAGIC.len()]);
-    let mut at = previous.start + header;
-    let Some((first, used)) = read_varint(&out[at..previous.end]) else {
-        return;
-    };
-    at += used;
-    write_varint(zigzag(newest.wrapping_sub(unzigzag(first))), out);
-    let copied_from = at;
-    let mut kept = 0;
-    while kept < count.saturating_sub(1).min(remember - 2) {
-        match out[at..previous.end]
-            .iter()
-            .position(|byte| byte & 0x80 == 0)
-        {
-            Some(last) => at += last + 1,
-            None => break,
+    let (seen, _) = seen_header(&out[previous.clone()]);
+    let ids_at = previous.start + SEEN_PREFIX;
+    let ids_end = ids_at + seen.ids.len();
+    let largest = read_varint(seen.ids).map(|(value, used)| (unzigzag(value), used));
+    // Older than the largest (updates of one chat applied out of order): rare, so decoded,
+    // placed and encoded again below.
+    let out_of_order = match largest {
+        Some((largest, _)) if newest <= largest => {
+            let mut ids: Vec<i64> = seen.iter().filter(|&id| id != newest).collect();
+            ids.truncate(remember - 1);
+            let at = ids.partition_point(|&id| id > newest);
+            ids.insert(at, newest);
+            Some(ids)
         }
-        kept += 1;
+        _ => None,
+    };
+    let start = out.len();
+    out.extend_from_slice(&SEEN_MAGIC);
+    out.push(0);
+    match (largest, out_of_order) {
+        (_, Some(ids)) => {
+            let mut before = None;
+            for id in ids {
+                match before {
+                    None => write_varint(zigzag(id), out),
+                    Some(before) => write_varint(i64::wrapping_sub(before, id) as u64, out),
+                }
+                before = Some(id);
+            }
+        }
+        (Some((largest, used)), None) if remember > 1 => {
+            write_varint(zigzag(newest), out);
+            write_varint(newest.wrapping_sub(largest) as u64, out);
+            // Keep the distances of the next `remember - 2` ids: each ends in a byte without
+            // the continuation bit.
+            let rest = &out[ids_at + used..ids_end];
+            let mut kept = 0;
+            let mut ends = 0;
+            while kept < remember - 2 && ends < rest.len() {
+                if rest[ends] & 0x80 == 0 {
+                    kept += 1;
+                }
+                ends += 1;
+            }
+            out.extend_from_within(ids_at + used..ids_at + used + ends);
+        }
+        _ => write_varint(zigzag(newest), out),
     }
-    out.extend_from_within(copied_from..at);
-    // At most MAX_REMEMBERED ids: the count fits a byte.
-    out[count_at] = (2 + kept) as u8;
-}
-
-/// The length of the seen-updates header at the start of `bytes` (0 when there is none), and
-/// whether `id` is among its ids: one pass over them.
-pub(crate) fn scan_seen(bytes: &[u8], id: Option<i64>) -> (usize, bool) {
-    let header = SEEN_MAGIC.len() + 1;
-    if bytes.len() < header || bytes[..SEEN_MAGIC.len()] != SEEN_MAGIC {
-        return (0, false);
-    }
-    let mut at = header;
-    let mut found = false;
-    let mut last = 0i64;
-    for i in 0..bytes[SEEN_MAGIC.len()] {
-        let Some((value, used)) = read_varint(&bytes[at..]) else {
-            return (0, false);
-        };
-        at += used;
-        let value = unzigzag(value);
-        last = if i == 0 {
-            value
-        } else {
-            last.wrapping_sub(value)
-        };
-        found |= id == Some(last);
-    }
-    (at, found)
+    // At most MAX_REMEMBERED ids of at most 10 bytes: the length fits a byte.
+    out[start + SEEN_MAGIC.len()] = (out.len() - start - SEEN_PREFIX) as u8;
 }
 
 fn zigzag(value: i64) -> u64 {
@@ -220,8 +219,27 @@ mod tests {
         assert_eq!(split(&out), (3, &b"{\"a\":1}"[..]));
     }
 
+    /// Appends the header of each id in turn, each after the previous header in one buffer
+    /// (as write-back does), and returns the last header.
+    fn remember_in_turn(ids: &[i64], remember: usize) -> Vec<u8> {
+        let mut buffer = Vec::new();
+        let mut previous = 0..0;
+        for &id in ids {
+            let start = buffer.len();
+            append_seen(id, previous, remember, &mut buffer);
+            previous = start..buffer.len();
+        }
+        buffer[previous].to_vec()
+    }
+
+    fn remembered(header: &[u8]) -> Vec<i64> {
+        let (seen, rest) = split_seen(header);
+        assert!(rest.is_empty(), "the header ends where its length says");
+        seen.iter().collect()
+    }
+
     #[test]
-    fn seen_updates_round_trip_newest_first_and_bounded() {
+    fn seen_updates_keep_the_newest_and_the_largest_others() {
         let mut first = Vec::new();
         append_seen(1_000_005, 0..0, 3, &mut first);
         write_header(2, &mut first);
@@ -229,31 +247,59 @@ mod tests {
         let (seen, rest) = split_seen(&first);
         assert_eq!(seen.iter().collect::<Vec<_>>(), [1_000_005]);
         assert_eq!(split(rest), (2, &b"{}"[..]));
-        let _ = seen;
-        // Each header is appended after the previous one, which it reads from the same buffer.
-        let mut buffer = first[..first.len() - rest.len()].to_vec();
-        let mut previous = 0..buffer.len();
-        for id in [1_000_002, -7, i64::MAX] {
-            let start = buffer.len();
-            append_seen(id, previous, 3, &mut buffer);
-            previous = start..buffer.len();
-        }
-        let fourth = buffer[previous].to_vec();
-        let (seen, rest) = split_seen(&fourth);
-        assert_eq!(seen.iter().collect::<Vec<_>>(), [i64::MAX, -7, 1_000_002]);
-        assert!(seen.contains(-7) && !seen.contains(1_000_005));
-        assert!(rest.is_empty());
+
+        // In order: the latest three, largest first.
+        let header = remember_in_turn(&[10, 20, 30, 40, 50], 3);
+        assert_eq!(remembered(&header), [50, 40, 30]);
+        assert_eq!(scan_seen(&header, Some(40)), (header.len(), true));
+        assert_eq!(scan_seen(&header, Some(60)), (header.len(), false));
+        assert_eq!(scan_seen(&header, Some(35)), (header.len(), false));
+        assert_eq!(scan_seen(&header, Some(20)), (header.len(), false));
+        assert_eq!(scan_seen(&header, None), (header.len(), false));
+
+        // Out of order: an older update is kept (its redelivery must be recognized), with the
+        // largest of the others.
+        assert_eq!(remembered(&remember_in_turn(&[50, 40, 30, 45], 3)), [50, 45, 40]);
+        assert_eq!(remembered(&remember_in_turn(&[50, 40, 30, 20], 3)), [50, 40, 20]);
+        assert_eq!(remembered(&remember_in_turn(&[5, 1_000_000, 7], 16)), [1_000_000, 7, 5]);
+
+        // Extremes and distances past i64: modular, exact.
+        let extremes = remember_in_turn(&[i64::MIN, -7, 0, i64::MAX], 16);
+        assert_eq!(remembered(&extremes), [i64::MAX, 0, -7, i64::MIN]);
+        assert!(scan_seen(&extremes, Some(i64::MIN)).1);
+
+        // At most MAX_REMEMBERED, and nothing for 0.
+        let many: Vec<i64> = (0..40).map(|i| i * 1_000_003).collect();
+        let header = remember_in_turn(&many, 99);
+        assert_eq!(remembered(&header).len(), MAX_REMEMBERED);
+        assert_eq!(remembered(&header)[0], 39 * 1_000_003);
         let mut none = Vec::new();
         append_seen(1, 0..0, 0, &mut none);
         assert!(none.is_empty());
-        assert_eq!(scan_seen(&fourth, Some(-7)), (fourth.len(), true));
-        assert_eq!(scan_seen(&fourth, Some(8)), (fourth.len(), false));
         assert_eq!(scan_seen(b"{}", Some(8)), (0, false));
     }
 
     #[test]
+    fn the_usual_update_reads_one_remembered_id() {
+        // Every update newer than those remembered: the copied distances stay exact.
+        let ids: Vec<i64> = (1..=200).map(|i| i * i * 37).collect();
+        for remember in 1..=MAX_REMEMBERED {
+            let header = remember_in_turn(&ids, remember);
+            let want: Vec<i64> = ids.iter().rev().take(remember).copied().collect();
+            assert_eq!(remembered(&header), want, "remember {remember}");
+        }
+    }
+
+    #[test]
     fn bytes_without_seen_updates_remember_nothing() {
-        for bytes in [&b"{\"count\":1}"[..], b"", b"\xFFbsu", b"\xFFbsu\x02\x80"] {
+        for bytes in [
+            &b"{\"count\":1}"[..],
+            b"",
+            b"\xFFbsu",
+            b"\xFFbsu\x02\x80",
+            b"\xFFbsu\x00",
+            b"\xFFbsu\x02\x01\x81{}",
+        ] {
             let (seen, rest) = split_seen(bytes);
             assert_eq!(seen.iter().count(), 0);
             assert_eq!(rest, bytes);

@@ -46,17 +46,22 @@ impl<'a> StoredBytes<'a> {
         self.version
     }
 
-    /// The ids of the updates that last changed the session, newest first.
+    /// The ids of the latest updates that changed the session, largest (latest) first.
     pub fn remembered_updates(&self) -> Vec<i64> {
         self.seen.iter().collect()
     }
 
-    /// The bytes a build of schema `version` stores for `payload`, remembering `updates`
-    /// (newest first, at most 16): e.g. version-0 bytes for a test of a migration to version 1.
+    /// The bytes a build of schema `version` stores for `payload`, remembering the largest 16
+    /// of `updates` (in any order): e.g. version-0 bytes for a test of a migration to
+    /// version 1.
     pub fn build(version: u32, updates: &[i64], payload: &[u8]) -> Vec<u8> {
+        let mut ids = updates.to_vec();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        ids.truncate(envelope::MAX_REMEMBERED);
         let mut seen = Vec::new();
         let mut previous = 0..0;
-        for &id in updates.iter().rev().take(envelope::MAX_REMEMBERED) {
+        for &id in ids.iter().rev() {
             let start = seen.len();
             envelope::append_seen(id, previous, envelope::MAX_REMEMBERED, &mut seen);
             previous = start..seen.len();
@@ -74,7 +79,7 @@ mod tests {
 
     #[test]
     fn built_bytes_parse_back() {
-        let bytes = StoredBytes::build(2, &[30, 20, 10], b"{}");
+        let bytes = StoredBytes::build(2, &[20, 30, 10], b"{}");
         let stored = StoredBytes::parse(&bytes);
         assert_eq!(stored.remembered_updates(), [30, 20, 10]);
         assert_eq!((stored.version(), stored.payload()), (2, &b"{}"[..]));

@@ -107,7 +107,9 @@ impl<S: Session> SessionMiddleware<S> {
         self
     }
 
-    /// How many of the updates that last changed a session it remembers, so that an update
+    /// How many of the latest updates that changed a session it remembers (the largest ids,
+    /// since Telegram numbers updates in order, and always the one that made the change), so
+    /// that an update
     /// delivered again (Telegram redelivers when a webhook answer was lost, and a poller that
     /// restarted re-reads unconfirmed updates) is recognized, across restarts and processes,
     /// and not applied twice: the session is read-only for it and
