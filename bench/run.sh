@@ -2,7 +2,9 @@
 # Runs the benchmark with throwaway Redis and PostgreSQL servers (scripts/services.sh: loopback
 # only, throwaway data directories, stopped on exit), pinned to CPU 0 like the benchmark's W4
 # thread, as BENCH.md asks:
-#   bench/run.sh [WORKLOAD ...]   # = cargo run --release -p bot-session-bench -- [WORKLOAD ...]
+#   bench/run.sh [WORKLOAD ...]
+# = cargo run --release -p bot-session-bench --features teloxide -- [WORKLOAD ...], so that a
+# full run has every workload (W1-teloxide and W1-dialogue need the feature).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/services.sh
@@ -17,4 +19,4 @@ pg_pid=$(head -n1 "$SERVICES_DIR/pg/postmaster.pid")
 for pid in "$pg_pid" $(pgrep -P "$pg_pid"); do
     taskset -a -p -c 0 "$pid" >/dev/null
 done
-cargo run --release -p bot-session-bench -- "$@"
+cargo run --release -p bot-session-bench --features teloxide -- "$@"

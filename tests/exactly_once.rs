@@ -164,6 +164,105 @@ async fn postgres_counts_each_update_once_also_in_another_process() {
     assert_eq!(count(&*other, -7).await, 3);
 }
 
+/// A commit the server receives and executes, whose answer is lost when the network between
+/// them fails (a proxy drops the answer, then cuts the connection): the update fails as "may
+/// or may not have been applied", and the bot that runs it again is told it is a redelivery
+/// and counts nothing twice.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+async fn a_commit_cut_off_from_its_answer_counts_once(
+    store: Arc<dyn Storage>,
+    proxy: Arc<support::cut_proxy::CutProxy>,
+    chat: i64,
+) {
+    let told = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let cut = Arc::new(AtomicBool::new(false));
+    let bot = Composer::new()
+        .with(Tally::middleware(store.clone()).lease(Duration::from_secs(3)))
+        .handler({
+            let (told, cut) = (Arc::clone(&told), Arc::clone(&cut));
+            move |ctx: Context| {
+                let (told, cut, proxy) = (Arc::clone(&told), Arc::clone(&cut), Arc::clone(&proxy));
+                async move {
+                    if ctx.is_redelivery() {
+                        told.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ctx.tally()?.count += 1;
+                    // The session is loaded: what goes out next is the commit.
+                    if cut.swap(false, Ordering::SeqCst) {
+                        proxy.lose_answers_then_cut(Duration::from_millis(300));
+                    }
+                    Ok(())
+                }
+            }
+        });
+    // A first update on another chat connects and loads the commit script, so that what is
+    // cut next is the commit itself.
+    bot.handle_update(message(3000, chat - 100, 7, "a"))
+        .await
+        .expect("an update before the cut");
+    cut.store(true, Ordering::SeqCst);
+    let err = bot
+        .handle_update(message(3001, chat, 7, "a"))
+        .await
+        .expect_err("the commit's answer was lost");
+    let text = err.to_string();
+    assert!(text.contains("may or may not have been applied"), "{text}");
+    assert!(!text.contains("nothing was written"), "{text}");
+    // The bot runs the update it could not confirm again, as a redelivery would; the store
+    // reconnects on the way.
+    let mut retried = Err(err);
+    for _ in 0..50 {
+        retried = bot.handle_update(message(3001, chat, 7, "a")).await;
+        if retried.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    retried.expect("the update runs again once the store is back");
+    assert_eq!(
+        count(&*store, chat).await,
+        1,
+        "the retried update counted twice"
+    );
+    assert_eq!(
+        told.load(Ordering::Relaxed),
+        1,
+        "the commit was applied by the server, so the retry is a redelivery"
+    );
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_commit_whose_answer_is_cut_off_counts_once() {
+    let Some(url) = support::server_url("BOT_SESSION_REDIS_URL", "redis") else {
+        return;
+    };
+    let proxy = Arc::new(support::cut_proxy::CutProxy::start(&url).await);
+    let prefix = format!("{}:", support::unique("cut_commit"));
+    let store = bot_session::RedisStorage::builder(&proxy.url(&url))
+        .key_prefix(prefix.clone())
+        .connect()
+        .await
+        .expect("connect to redis through the proxy");
+    a_commit_cut_off_from_its_answer_counts_once(Arc::new(store), proxy, -9).await;
+    support::redis_server::delete_prefix(&url, &prefix);
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_commit_whose_answer_is_cut_off_counts_once() {
+    let Some(url) = support::server_url("BOT_SESSION_POSTGRES_URL", "PostgreSQL") else {
+        return;
+    };
+    let proxy = Arc::new(support::cut_proxy::CutProxy::start(&url).await);
+    let store = bot_session::PostgresStorage::builder(&proxy.url(&url))
+        .table(&support::unique("cut_commit"))
+        .connect()
+        .await
+        .expect("connect to postgres through the proxy");
+    a_commit_cut_off_from_its_answer_counts_once(Arc::new(store), proxy, -10).await;
+}
+
 /// A store whose next commit is applied but answered with a lost connection, as when the
 /// network fails between the request and its reply.
 struct AnswerLost {
@@ -229,6 +328,7 @@ async fn an_update_retried_after_a_commit_in_doubt_counts_once() {
         .await
         .expect_err("the commit's answer was lost");
     let text = err.to_string();
+    eprintln!("FIRST: {text}");
     assert!(text.contains("may or may not have been applied"), "{text}");
     assert!(!text.contains("nothing was written"), "{text}");
     // The bot retries the update it could not confirm: it is recognized, not counted again.

@@ -216,7 +216,9 @@ fn profile(workload: &str) -> Result<()> {
         "W2" => lazy::profile_once(),
         "W4" => stores::profile_once(1),
         "W4c" => stores::profile_once(stores::IN_FLIGHT),
-        other => Err(format!("no profile for {other}: W-update, W0, W1, W1-limit, W2, W4 or W4c").into()),
+        other => {
+            Err(format!("no profile for {other}: W-update, W0, W1, W1-limit, W2, W4 or W4c").into())
+        }
     };
     sys::heap_counting(false);
     if count {

@@ -259,9 +259,18 @@ mod tests {
 
         // Out of order: an older update is kept (its redelivery must be recognized), with the
         // largest of the others.
-        assert_eq!(remembered(&remember_in_turn(&[50, 40, 30, 45], 3)), [50, 45, 40]);
-        assert_eq!(remembered(&remember_in_turn(&[50, 40, 30, 20], 3)), [50, 40, 20]);
-        assert_eq!(remembered(&remember_in_turn(&[5, 1_000_000, 7], 16)), [1_000_000, 7, 5]);
+        assert_eq!(
+            remembered(&remember_in_turn(&[50, 40, 30, 45], 3)),
+            [50, 45, 40]
+        );
+        assert_eq!(
+            remembered(&remember_in_turn(&[50, 40, 30, 20], 3)),
+            [50, 40, 20]
+        );
+        assert_eq!(
+            remembered(&remember_in_turn(&[5, 1_000_000, 7], 16)),
+            [1_000_000, 7, 5]
+        );
 
         // Extremes and distances past i64: modular, exact.
         let extremes = remember_in_turn(&[i64::MIN, -7, 0, i64::MAX], 16);

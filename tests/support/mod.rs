@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod counter;
+pub mod cut_proxy;
 pub mod fake_bot_api;
 pub mod postgres;
 pub mod redis_cluster;

@@ -283,7 +283,10 @@ impl Shard {
             return false;
         };
         let fits = len <= record.room() && varint_len(len) == varint_len(old_len);
-        let Some(slack) = fits.then(|| u8::try_from(record.room() - len).ok()).flatten() else {
+        let Some(slack) = fits
+            .then(|| u8::try_from(record.room() - len).ok())
+            .flatten()
+        else {
             return false;
         };
         let arena = &mut self.arena;

@@ -126,11 +126,16 @@ fn a_length_whose_varint_grows_moves_the_record() {
     // Compaction keeps each record's slack and what follows it readable.
     for i in 0..400 {
         let value = vec![b'w'; 100 + i % 40];
-        store.write_entry(&format!("k{}", i % 5), &value, None).unwrap();
+        store
+            .write_entry(&format!("k{}", i % 5), &value, None)
+            .unwrap();
     }
     for k in 0..5 {
         let want = vec![b'w'; 100 + (395 + k) % 40];
-        assert_eq!(store.read_entry(&format!("k{k}")).as_deref(), Some(&want[..]));
+        assert_eq!(
+            store.read_entry(&format!("k{k}")).as_deref(),
+            Some(&want[..])
+        );
     }
 }
 
