@@ -256,7 +256,7 @@ async fn postgres_commit_whose_answer_is_cut_off_counts_once() {
     };
     let proxy = Arc::new(support::cut_proxy::CutProxy::start(&url).await);
     let store = bot_session::PostgresStorage::builder(&proxy.url(&url))
-        .table(&support::unique("cut_commit"))
+        .table(support::unique("cut_commit"))
         .connect()
         .await
         .expect("connect to postgres through the proxy");
