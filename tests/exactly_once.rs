@@ -328,7 +328,6 @@ async fn an_update_retried_after_a_commit_in_doubt_counts_once() {
         .await
         .expect_err("the commit's answer was lost");
     let text = err.to_string();
-    eprintln!("FIRST: {text}");
     assert!(text.contains("may or may not have been applied"), "{text}");
     assert!(!text.contains("nothing was written"), "{text}");
     // The bot retries the update it could not confirm: it is recognized, not counted again.

@@ -135,11 +135,11 @@ impl Sql {
             // deletes, 3 releases without writing (as `commit_keep`, $6 the TTL to refresh).
             // The rows still under the given leases are locked first, in key order (see
             // `take_many`): one primary-key lookup per commit, in the order of the sorted
-            // input, which a lateral join keeps whatever the planner believes of the table
-            // (joined as a set, the planner chose to scan the whole table for 31 keys among
-            // 5,000 rows). The keys committed come back. Every later
-            // scan of the table names the batch's keys (`key = ANY($1)`), so that it is an
-            // index lookup too.
+            // input. A lateral join keeps it so whatever the planner believes of the table; a
+            // join of the two as sets may be planned as a scan of the whole table, and was for
+            // 31 keys among 5,000 rows. Every later scan of the table names the batch's keys
+            // (`key = ANY($1)`), so that it is an index lookup too. The keys committed come
+            // back.
             commit_many: format!(
                 "WITH input AS (
                      SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int2[],
