@@ -310,6 +310,71 @@ mod tests {
         }
     }
 
+    /// A batch of commits finds each row by its primary key, whatever the table's size and
+    /// statistics: planned against a populated, analyzed table, the statement scans no table
+    /// whole. Needs the test server (`BOT_SESSION_POSTGRES_URL`, as `scripts/with-services`
+    /// sets it); without it the test is skipped, except in CI, where it fails.
+    #[tokio::test]
+    async fn a_commit_batch_finds_each_row_by_its_key() {
+        let url = match std::env::var("BOT_SESSION_POSTGRES_URL") {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") => {
+                panic!("BOT_SESSION_POSTGRES_URL is not set: .ci/run must start postgres")
+            }
+            _ => return eprintln!("skipped: BOT_SESSION_POSTGRES_URL is not set"),
+        };
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test server");
+        tokio::spawn(connection);
+        let name = format!("plan_{}_{:x}", std::process::id(), nanos());
+        let table = Table::parse(&name).unwrap();
+        let sql = Sql::new(&table);
+        client.batch_execute(&sql.create).await.unwrap();
+        client
+            .batch_execute(&format!(
+                "INSERT INTO {t} SELECT 'counter:' || i, '\\x7b7d', NULL, i, i, {NOW} + 60000
+                 FROM generate_series(1, 5000) i;
+                 ANALYZE {t};",
+                t = table.quoted
+            ))
+            .await
+            .unwrap();
+
+        let mut batch: Vec<i64> = (100..131).collect();
+        batch.sort_by_key(|i| format!("counter:{i}"));
+        let keys: Vec<String> = batch.iter().map(|i| format!("counter:{i}")).collect();
+        let changes = vec![1i16; batch.len()];
+        let values = vec![b"{\"count\":1}".to_vec(); batch.len()];
+        let ttls: Vec<Option<i64>> = vec![None; batch.len()];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&keys, &batch, &batch, &changes, &values, &ttls];
+        let plan: Vec<String> = client
+            .query(&format!("EXPLAIN {}", sql.commit_many), &params)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let committed = client.query(&sql.commit_many, &params).await.unwrap();
+        client
+            .batch_execute(&format!("DROP TABLE {}", table.quoted))
+            .await
+            .unwrap();
+
+        let plan = plan.join("\n");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        assert!(plan.contains("Index Scan"), "{plan}");
+        assert_eq!(committed.len(), batch.len());
+    }
+
+    /// The clock's nanoseconds, so that the test tables of runs in parallel do not collide.
+    fn nanos() -> u32 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    }
+
     #[test]
     fn tickets_round_trip_through_bigint() {
         for n in [0, 1, u64::MAX, u64::MAX / 2 + 1] {
