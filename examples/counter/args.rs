@@ -19,6 +19,7 @@ Usage:
       FILE is missing or -), and prints each reply as `chat_id=... text=\"...\"`; a summary
       follows on standard error.
   BOT_TOKEN=... counter --poll [--api-url URL] [--storage STORE] [--concurrency N]
+                       [--retry-for SECS]
       Answers in real chats until Ctrl-C: updates by getUpdates long polling, replies by
       sendMessage (needs the teloxide feature). BOT_TOKEN is the token @BotFather gave you.
   counter --webhook ADDR --secret TOKEN [--path PATH] [--storage STORE]
@@ -31,6 +32,9 @@ Options:
   --quiet            print no replies, only the summary
   --poll             fetch updates from the Bot API instead of reading them
   --api-url URL      the Bot API server to poll (default https://api.telegram.org)
+  --retry-for SECS   with --poll, how long an update that fails for a reason that may pass
+                     (the store down, a key busy) is tried again before it is reported as
+                     failed and confirmed (default 120)
   --webhook ADDR     serve webhooks on ADDR instead of reading updates
   --secret TOKEN     the secret_token given to setWebhook; requests without it are refused
   --path PATH        the URL path Telegram posts to (default /)
@@ -38,7 +42,8 @@ Options:
 
 Limits:
   An update is one JSON object of at most 1 MiB: a longer line, or one that is not an object,
-  is reported with its line number and skipped; such a webhook body is answered 400.
+  is reported with its line number and skipped; such a webhook body is answered 400, and
+  such a polled update is reported and skipped.
   Webhook requests without exactly one X-Telegram-Bot-Api-Secret-Token header equal to
   --secret are answered 401, whatever their path or method.";
 
@@ -63,6 +68,7 @@ pub enum Mode {
     Poll {
         api_url: Option<String>,
         concurrency: usize,
+        retry_for: std::time::Duration,
     },
     Webhook {
         addr: SocketAddr,
@@ -81,6 +87,7 @@ impl Args {
         let mut webhook = None;
         let mut poll = false;
         let mut api_url = None;
+        let mut retry_for = None;
         let mut secret = None;
         let mut path = "/".to_owned();
         let mut args = args.into_iter();
@@ -112,6 +119,13 @@ impl Args {
                 "--quiet" => quiet = true,
                 "--poll" => poll = true,
                 "--api-url" => api_url = Some(value("--api-url")?),
+                "--retry-for" => {
+                    let given = value("--retry-for")?;
+                    let seconds: u64 = given.parse().map_err(|_| {
+                        format!("--retry-for {given}: needs a whole number of seconds")
+                    })?;
+                    retry_for = Some(std::time::Duration::from_secs(seconds));
+                }
                 "--webhook" => {
                     let addr = value("--webhook")?;
                     webhook = Some(addr.parse::<SocketAddr>().map_err(|err| {
@@ -140,6 +154,9 @@ impl Args {
         if api_url.is_some() && !poll {
             return Err("--api-url only applies with --poll".to_owned());
         }
+        if retry_for.is_some() && !poll {
+            return Err("--retry-for only applies with --poll".to_owned());
+        }
         let mode = match webhook {
             Some(_) if poll => {
                 return Err("--poll and --webhook are two ways to get updates: pick one".to_owned());
@@ -158,6 +175,7 @@ impl Args {
                 Mode::Poll {
                     api_url,
                     concurrency,
+                    retry_for: retry_for.unwrap_or(std::time::Duration::from_secs(120)),
                 }
             }
             Some(addr) => {

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use bot_session::update::{CallbackQuery, Message, UpdateKind, User};
-use bot_session::{Composer, Context, HandlerResult, SessionError, Storage};
+use bot_session::{
+    Composer, Context, HandlerResult, Session, SessionError, SessionMiddleware, Storage,
+};
 
 use crate::replies::{Outbox, Reply};
 use crate::sessions::{Counter, CounterExt, Prefs, PrefsExt, Stats, StatsExt};
@@ -17,13 +19,22 @@ pub const USERNAME: &str = "bs_counter_bot";
 /// The bot: three session types on one store, and the handler. `tally` goes first, so it sees
 /// the outcome of every update, including the session layer's errors. `username` is the bot's
 /// (without `@`), for commands like `/stats@username`.
-/// How many updates each session remembers to recognize a redelivery (see
+/// Whether sessions remember the updates that changed them to recognize a redelivery (see
 /// `SessionMiddleware::remember_updates`): live modes keep the library's default; a replay
 /// re-sends recorded update ids on purpose (a second run goes on counting) and remembers none.
 #[derive(Debug, Clone, Copy)]
 pub enum Redeliveries {
     Recognized,
     Replayed,
+}
+
+impl Redeliveries {
+    fn apply<S: Session>(self, middleware: SessionMiddleware<S>) -> SessionMiddleware<S> {
+        match self {
+            Redeliveries::Recognized => middleware,
+            Redeliveries::Replayed => middleware.remember_updates(0),
+        }
+    }
 }
 
 pub fn build(
@@ -33,22 +44,14 @@ pub fn build(
     username: &str,
     redeliveries: Redeliveries,
 ) -> Composer {
-    let remember = match redeliveries {
-        Redeliveries::Recognized => 4,
-        Redeliveries::Replayed => 0,
-    };
     let username: Arc<str> = username.into();
     Composer::new()
         .with(tally)
         // On by default, spelled out here: when a group becomes a supergroup, its count moves
         // to the new chat id instead of starting again from zero.
-        .with(
-            Counter::middleware(storage.clone())
-                .migrate_chats(true)
-                .remember_updates(remember),
-        )
-        .with(Prefs::middleware(storage.clone()).remember_updates(remember))
-        .with(Stats::middleware(storage).remember_updates(remember))
+        .with(redeliveries.apply(Counter::middleware(storage.clone()).migrate_chats(true)))
+        .with(redeliveries.apply(Prefs::middleware(storage.clone())))
+        .with(redeliveries.apply(Stats::middleware(storage)))
         .handler(move |ctx| handle(ctx, outbox.clone(), Arc::clone(&username)))
 }
 
@@ -62,7 +65,7 @@ async fn handle(ctx: Context, outbox: Outbox, username: Arc<str>) -> HandlerResu
             outbox.send_after_commit(&ctx, reply);
         }
         // Counted, not answered: a bot that answered every post would spam its channel.
-        UpdateKind::ChannelPost(post) if is_counted(post) && !ctx.is_redelivery() => {
+        UpdateKind::ChannelPost(post) if is_counted(post) => {
             ctx.counter()?.messages += 1;
         }
         UpdateKind::CallbackQuery(query) => {
@@ -102,12 +105,11 @@ async fn answer(ctx: &Context, message: &Message, username: &str) -> Result<Repl
     let count = {
         // Eager: loaded before the handler, no `.await`. The guard is dropped at the end of
         // this block, before the next `.await`.
+        // Delivered again (a lost webhook answer, a poller restarted before confirming)? Then
+        // the session is read-only for it and this change is not stored, and the reply kept
+        // from the first delivery goes out instead of this one (see `replies.rs`).
         let mut counter = ctx.counter()?;
-        // Delivered again (a lost webhook answer, a poller restarted before confirming): the
-        // stored count already has this message; answer as the first time.
-        if !ctx.is_redelivery() {
-            counter.messages += 1;
-        }
+        counter.messages += 1;
         counter.messages
     };
     let lang = language(ctx, message.from.as_ref()).await?;

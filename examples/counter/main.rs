@@ -43,6 +43,13 @@ use crate::storage::{Choice, Touched};
 use crate::tally::Tally;
 
 fn main() -> ExitCode {
+    // What the session layer reports on its own (an update retried, a key given up, a lease
+    // that could not be renewed) goes to standard error with the bot's own lines.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .init();
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(err) => {
@@ -74,7 +81,7 @@ async fn run(args: Args) -> Result<ExitCode, String> {
     let tally = Tally::default();
     let elapsed;
     let mut malformed = 0;
-    let mut panicked = 0;
+    let failed;
     match args.mode {
         Mode::Replay {
             input,
@@ -112,12 +119,13 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                 .flush();
             elapsed = replayed.elapsed;
             malformed = replayed.malformed;
-            panicked = replayed.panicked;
+            failed = replayed.failed;
         }
         #[cfg(feature = "teloxide")]
         Mode::Poll {
             api_url,
             concurrency,
+            retry_for,
         } => {
             let telegram = telegram_bot(api_url.as_deref())?;
             let username = poll::introduce(&telegram).await?;
@@ -129,10 +137,10 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                 &username,
                 bot::Redeliveries::Recognized,
             );
-            let polled = poll::poll(&bot, &telegram, concurrency, &tally).await?;
+            let polled = poll::poll(&bot, &telegram, concurrency, retry_for).await?;
             elapsed = polled.elapsed;
             malformed = polled.malformed;
-            panicked = polled.panicked;
+            failed = polled.failed;
         }
         #[cfg(not(feature = "teloxide"))]
         Mode::Poll { .. } => unreachable!("refused by Args::parse without the teloxide feature"),
@@ -152,16 +160,15 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                 bot::Redeliveries::Recognized,
             );
             let started = std::time::Instant::now();
-            webhook::serve(addr, secret, path, bot, pending)
+            failed = webhook::serve(addr, secret, path, bot, pending)
                 .await
                 .map_err(|err| err.to_string())?;
             elapsed = started.elapsed();
         }
         Mode::Help => unreachable!("handled before the runtime starts"),
     }
-    summary(&args.storage, &store, &tally, elapsed, malformed, panicked);
-    let (_, failed) = tally.done();
-    Ok(if failed + malformed + panicked == 0 {
+    summary(&args.storage, &store, &tally, elapsed, malformed, failed);
+    Ok(if failed + malformed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -190,9 +197,9 @@ fn summary(
     tally: &Tally,
     elapsed: Duration,
     malformed: u64,
-    panicked: u64,
+    failed: u64,
 ) {
-    let (handled, failed) = tally.done();
+    let (handled, _) = tally.done();
     let seconds = elapsed.as_secs_f64();
     let rate = if seconds > 0.0 {
         (handled + failed) as f64 / seconds
@@ -202,9 +209,6 @@ fn summary(
     let mut problems = format!("{failed} failed");
     if malformed > 0 {
         problems += &format!(", {malformed} malformed lines skipped");
-    }
-    if panicked > 0 {
-        problems += &format!(", {panicked} panicked");
     }
     eprintln!(
         "handled {handled} updates in {seconds:.2} s ({rate:.0} updates/s): {} replies, {problems}",

@@ -1,8 +1,17 @@
 //! Live mode: updates by `getUpdates` long polling through teloxide, replies by `sendMessage`.
 //!
-//! - Each batch `getUpdates` returns is handled in full (at most `--concurrency` updates at
-//!   once) before the next call, whose `offset` confirms it: an update Telegram forgets has
-//!   been handled, and one fetched but not handled (the bot stopped) comes again.
+//! - Each batch `getUpdates` returns is handled in full before the next call, whose `offset`
+//!   confirms it: an update Telegram forgets has been handled, and one fetched but not handled
+//!   (the bot stopped, or crashed) comes again. `Composer::handle_batch` runs it: chats side by
+//!   side (at most `--concurrency` updates at once), each chat's updates in order, and an
+//!   update that failed for a reason that may pass (the store down, a key busy) tried again
+//!   with a growing pause for up to `--retry-for` seconds instead of being confirmed; one that
+//!   still fails then is reported and counted as failed.
+//! - Once Telegram answers a call with an `offset`, the updates before it can never come again:
+//!   the bot tells its sessions (`Composer::confirm_delivered`), which then remember only the
+//!   updates that could (see `remember_updates`), so a whole batch delivered again (a lost
+//!   confirmation, a crash) is recognized, not counted twice, and answered as the first time.
+//! - An update over 1 MiB (as JSON) is skipped and reported, as in the other modes.
 //! - teloxide turns an update it cannot parse into `UpdateKind::Error` holding the raw JSON;
 //!   the others it parsed are turned back into JSON. Either way the bot reads the same
 //!   `bot_session::Update` model as in replay and webhook mode: one handler for all three.
@@ -13,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use bot_session::{Composer, Update};
+use bot_session::{BatchOptions, Composer, Update};
 use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters};
 use teloxide::requests::{Request, Requester};
 use teloxide::types::{AllowedUpdate, ChatId, MessageId, ThreadId, UpdateKind};
@@ -23,6 +32,7 @@ use tokio::sync::watch;
 use crate::replay::Replayed;
 use crate::replies::{Outbox, Reply};
 use crate::tally::Tally;
+use crate::wire::MAX_UPDATE_BYTES;
 
 /// How long one `getUpdates` waits for an update; below the 17 s teloxide's HTTP client
 /// gives a request.
@@ -42,17 +52,21 @@ const ALLOWED: [AllowedUpdate; 3] = [
     AllowedUpdate::CallbackQuery,
 ];
 
+/// How long a malformed Bot API answer is shown in the log, at most.
+const SHOWN_ANSWER: usize = 200;
+
 /// The outbox of poll mode: each reply is sent with `sendMessage`, after commit.
 pub fn outbox(telegram: Bot, tally: Tally) -> Outbox {
     Outbox::new(move |update_id, reply| {
         let (telegram, tally) = (telegram.clone(), tally.clone());
         async move {
-            match send(&telegram, &reply).await {
+            match send(&telegram, update_id, &reply).await {
                 Ok(()) => tally.replied(),
                 Err(err) => eprintln!(
-                    "update {update_id}: the reply to chat {} was not sent: {err} \
+                    "update {update_id}: the reply to chat {} was not sent: {} \
                      (its count is stored)",
-                    reply.chat_id
+                    reply.chat_id,
+                    describe(&err)
                 ),
             }
         }
@@ -75,11 +89,16 @@ pub async fn poll(
     bot: &Composer,
     telegram: &Bot,
     concurrency: usize,
-    tally: &Tally,
+    retry_for: Duration,
 ) -> Result<Replayed, String> {
     let stop = stop_on_ctrl_c();
     let started = Instant::now();
     let (mut offset, mut malformed, mut failed, mut failures) = (None, 0, 0, 0);
+    let options = BatchOptions {
+        max_in_flight: concurrency,
+        retry_for,
+        ..BatchOptions::default()
+    };
     while !*stop.borrow() {
         let mut request = telegram
             .get_updates()
@@ -101,7 +120,10 @@ pub async fn poll(
             Err(err) => {
                 failures += 1;
                 let wait = poll_retry_delay(&err, failures)?;
-                eprintln!("getUpdates failed: {err}; trying again in {wait:?}");
+                eprintln!(
+                    "getUpdates failed (attempt {failures}): {}; trying again in {wait:?}",
+                    describe(&err)
+                );
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = stopped(stop.clone()) => break,
@@ -109,6 +131,13 @@ pub async fn poll(
                 continue;
             }
         };
+        // Answered: Telegram has forgotten every update before the offset, or, on the first
+        // call, before the first update it sent.
+        match (offset, updates.first()) {
+            (Some(offset), _) => bot.confirm_delivered(i64::from(offset) - 1),
+            (None, Some(first)) => bot.confirm_delivered(i64::from(first.id.0) - 1),
+            (None, None) => {}
+        }
         let Some(last) = updates.last() else {
             continue;
         };
@@ -120,14 +149,12 @@ pub async fn poll(
                 Ok(update) => batch.push(update),
                 Err(err) => {
                     malformed += 1;
-                    eprintln!(
-                        "update {}: not a Telegram update ({err}); skipped",
-                        update.id.0
-                    );
+                    eprintln!("update {}: {err}; skipped", update.id.0);
                 }
             }
         }
-        failed += bot.run(batch, concurrency).await.failed;
+        let report = bot.handle_batch(batch, options).await;
+        failed += report.failed.len() as u64;
         offset = Some(next);
     }
     if let Some(offset) = offset {
@@ -136,8 +163,7 @@ pub async fn poll(
     Ok(Replayed {
         elapsed: started.elapsed(),
         malformed,
-        // The tally middleware saw every failure but the panics.
-        panicked: failed.saturating_sub(tally.done().1),
+        failed,
     })
 }
 
@@ -153,27 +179,60 @@ async fn confirm(telegram: &Bot, offset: i32) {
         .await;
     if let Err(err) = confirmed {
         eprintln!(
-            "could not confirm the updates before {offset}: {err}; they come again at the next start \
-             and are answered without counting twice"
+            "could not confirm the updates before {offset}: {}; they come again at the next start \
+             and are answered without counting twice",
+            describe(&err)
         );
     }
 }
 
 /// The bot's JSON model of a teloxide update: the raw JSON teloxide kept when it could not
-/// parse the update, else the update turned back into the JSON it came from.
+/// parse the update, else the update turned back into the JSON it came from. An update over
+/// 1 MiB of JSON is refused, as replay and webhook modes refuse it.
 fn to_model(update: &teloxide::types::Update) -> Result<Update, String> {
     let json = match &update.kind {
         UpdateKind::Error(raw) => raw.clone(),
-        _ => serde_json::to_value(update).map_err(|err| err.to_string())?,
+        _ => {
+            serde_json::to_value(update).map_err(|err| format!("not a Telegram update ({err})"))?
+        }
     };
     if !json.is_object() {
-        return Err("expected a JSON object".to_owned());
+        return Err("not a Telegram update (expected a JSON object)".to_owned());
     }
-    serde_json::from_value(json).map_err(|err| err.to_string())
+    let size = serde_json::to_vec(&json).map_or(0, |bytes| bytes.len());
+    if size > MAX_UPDATE_BYTES {
+        return Err(format!(
+            "the update is {size} bytes of JSON, over the 1 MiB limit"
+        ));
+    }
+    serde_json::from_value(json).map_err(|err| format!("not a Telegram update ({err})"))
 }
 
-/// Sends one reply, trying again while the failure is one that passes.
-async fn send(telegram: &Bot, reply: &Reply) -> Result<(), RequestError> {
+/// A Bot API failure in a line: a timeout says so, and a malformed answer is shortened.
+fn describe(err: &RequestError) -> String {
+    match err {
+        RequestError::Network(network) if network.is_timeout() => {
+            format!("the Bot API did not answer in time (timed out): {network}")
+        }
+        RequestError::InvalidJson { source, raw } => {
+            let shown: String = raw.chars().take(SHOWN_ANSWER).collect();
+            let more = raw.chars().count().saturating_sub(SHOWN_ANSWER);
+            let rest = if more > 0 {
+                format!(" … ({more} more characters)")
+            } else {
+                String::new()
+            };
+            format!(
+                "the Bot API answered with something that is not its JSON ({source}): {shown:?}{rest}"
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Sends one reply, trying again while the failure is one that passes; each retry is reported
+/// with its attempt and wait.
+async fn send(telegram: &Bot, update_id: i64, reply: &Reply) -> Result<(), RequestError> {
     let thread = match reply.message_thread_id.map(i32::try_from).transpose() {
         Ok(thread) => thread.map(|id| ThreadId(MessageId(id))),
         Err(_) => None,
@@ -203,6 +262,11 @@ async fn send(telegram: &Bot, reply: &Reply) -> Result<(), RequestError> {
         if attempt >= SEND_ATTEMPTS {
             return Err(err);
         }
+        eprintln!(
+            "update {update_id}: sendMessage to chat {chat_id} failed (attempt {attempt} of \
+             {SEND_ATTEMPTS}): {}; trying again in {wait:?}",
+            describe(&err)
+        );
         attempt += 1;
         tokio::time::sleep(wait).await;
     }

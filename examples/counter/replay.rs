@@ -18,8 +18,9 @@ pub struct Replayed {
     pub elapsed: Duration,
     /// Lines (or polled updates) that were not a Telegram update: reported and skipped.
     pub malformed: u64,
-    /// Updates whose handler panicked (the middleware never saw them finish).
-    pub panicked: u64,
+    /// Updates that failed for good: the handler's or the store's error, a panic, a key that
+    /// stayed busy. Each is reported on standard error as it happens.
+    pub failed: u64,
 }
 
 /// Handles every update in `input` (a file, or standard input for `None`), at most
@@ -63,7 +64,7 @@ pub async fn replay(
     Ok(Replayed {
         elapsed,
         malformed,
-        panicked: report.failed.saturating_sub(tally.done().1),
+        failed: report.failed,
     })
 }
 

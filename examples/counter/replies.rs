@@ -2,8 +2,9 @@
 //! the HTTP response when serving a webhook, sent with `sendMessage` when polling.
 //!
 //! Every mode has one rule: a reply goes out only once its update's sessions are stored
-//! (`Context::after_commit`). An update whose write-back fails sends nothing, so what the
-//! chat was told never runs ahead of what the store remembers.
+//! (`Context::reply_after_commit`). An update whose write-back fails sends nothing, so what
+//! the chat was told never runs ahead of what the store remembers; an update delivered again
+//! is answered with the reply it got the first time.
 
 use std::fmt;
 use std::future::Future;
@@ -11,9 +12,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bot_session::Context;
+use serde::{Deserialize, Serialize};
 
-/// One `sendMessage` the bot would make.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `sendMessage` the bot would make. Serializable, so that it is kept with its update's id
+/// in the sessions the update changed, and a redelivery of the update is answered with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
     pub chat_id: i64,
     /// The forum topic to post in (`message_thread_id`), so replies land in the topic they
@@ -58,9 +61,12 @@ impl Outbox {
     }
 
     /// Sends `reply` in answer to the update of `ctx`, once that update's sessions are
-    /// stored; never if the update fails.
+    /// stored; never if the update fails. The reply is kept with the update: if Telegram
+    /// delivers the update again (a lost webhook answer, an unconfirmed batch), the reply of
+    /// the first delivery goes out again, not one computed from the sessions as they are now.
     pub fn send_after_commit(&self, ctx: &Context, reply: Reply) {
         let update_id = ctx.update_id().unwrap_or_default();
-        ctx.after_commit((self.deliver)(update_id, reply));
+        let deliver = Arc::clone(&self.deliver);
+        ctx.reply_after_commit(reply, move |reply| deliver(update_id, reply));
     }
 }

@@ -12,14 +12,21 @@
 //!   a real bot would send them through the Bot API. Without a reply: 200 and an empty body.
 //! - An update that fails (a store that is down) is answered 500: nothing was written for it,
 //!   and Telegram delivers it again later.
+//! - An update is handled in a task of its own: a client that hangs up (Telegram gave up
+//!   waiting) does not cancel it, so it is stored or fails cleanly (its keys and leases
+//!   released) and a later delivery finds it done. A delivery of an update whose handling is
+//!   still running waits for it and gets the same answer.
+//! - An update delivered again after it was stored (the answer was lost on the way) is
+//!   answered with the reply its first delivery kept (`Context::reply_after_commit`), so
+//!   Telegram gets the answer it missed, and nothing is counted twice.
 //! - Concurrent requests are handled concurrently; updates of one chat never interleave (the
-//!   session middleware serializes them), so no count is lost. A second delivery of an update
-//!   whose first delivery is still being handled is acknowledged without handling it twice.
+//!   session middleware serializes them), so no count is lost.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -34,7 +41,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::replies::{Outbox, Reply};
 use crate::wire::{MAX_UPDATE_BYTES, parse_update};
@@ -46,11 +53,30 @@ const MAX_IN_FLIGHT: usize = 256;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
-/// The replies of the updates being handled, by update id; the handler's [`Outbox`] fills it
-/// once an update is stored, before `handle_update` returns.
+/// The updates being handled, by update id: the replies their handler delivered so far, and
+/// where their answer goes once they are done. The handler's [`Outbox`] fills the replies once
+/// an update is stored, before `handle_update` returns.
 #[derive(Clone, Default)]
 pub struct Pending {
-    replies: Arc<Mutex<HashMap<i64, Vec<Reply>>>>,
+    flights: Arc<Mutex<HashMap<i64, Flight>>>,
+}
+
+struct Flight {
+    replies: Vec<Reply>,
+    answer: watch::Sender<Option<Answer>>,
+}
+
+/// How an update's handling ended, for every delivery of it that waits.
+#[derive(Clone)]
+enum Answer {
+    Replies(Vec<Reply>),
+    Failed,
+}
+
+/// A delivery's place in [`Pending`]: the first one handles the update, the others wait.
+enum Opened {
+    First(watch::Receiver<Option<Answer>>),
+    Again(watch::Receiver<Option<Answer>>),
 }
 
 impl Pending {
@@ -62,29 +88,46 @@ impl Pending {
             async move {
                 on_reply();
                 match pending.lock().get_mut(&update_id) {
-                    Some(replies) => replies.push(reply),
+                    Some(flight) => flight.replies.push(reply),
                     None => println!("{reply}"),
                 }
             }
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Vec<Reply>>> {
-        self.replies.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Flight>> {
+        self.flights.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts collecting for `update_id`; `false` if that update is already being handled.
-    fn open(&self, update_id: i64) -> bool {
-        let mut replies = self.lock();
-        if replies.contains_key(&update_id) {
-            return false;
+    fn open(&self, update_id: i64) -> Opened {
+        let mut flights = self.lock();
+        if let Some(flight) = flights.get(&update_id) {
+            return Opened::Again(flight.answer.subscribe());
         }
-        replies.insert(update_id, Vec::new());
-        true
+        let (answer, waiting) = watch::channel(None);
+        flights.insert(
+            update_id,
+            Flight {
+                replies: Vec::new(),
+                answer,
+            },
+        );
+        Opened::First(waiting)
     }
 
-    fn close(&self, update_id: i64) -> Vec<Reply> {
-        self.lock().remove(&update_id).unwrap_or_default()
+    /// Ends the update's flight: every delivery waiting for it gets `answer` (with the replies
+    /// delivered, when it succeeded).
+    fn close(&self, update_id: i64, succeeded: bool) {
+        let Some(flight) = self.lock().remove(&update_id) else {
+            return;
+        };
+        let answer = if succeeded {
+            Answer::Replies(flight.replies)
+        } else {
+            Answer::Failed
+        };
+        // No delivery waiting any more (every client hung up) is fine: the update is done.
+        let _ = flight.answer.send(Some(answer));
     }
 }
 
@@ -94,17 +137,20 @@ struct Server {
     pending: Pending,
     secret: String,
     path: String,
-    in_flight: Semaphore,
+    in_flight: Arc<Semaphore>,
+    /// Updates that failed, for the summary.
+    failed: AtomicU64,
 }
 
-/// Serves webhooks on `addr` until Ctrl-C, then lets the requests in flight finish.
+/// Serves webhooks on `addr` until Ctrl-C, then lets the requests in flight finish; returns
+/// how many updates failed.
 pub async fn serve(
     addr: SocketAddr,
     secret: String,
     path: String,
     bot: Composer,
     pending: Pending,
-) -> io::Result<()> {
+) -> io::Result<u64> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|err| io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}")))?;
@@ -115,7 +161,8 @@ pub async fn serve(
         pending,
         secret,
         path,
-        in_flight: Semaphore::new(MAX_IN_FLIGHT),
+        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        failed: AtomicU64::new(0),
     });
     let graceful = GracefulShutdown::new();
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
@@ -156,11 +203,11 @@ pub async fn serve(
     {
         eprintln!("some requests were still running after {SHUTDOWN_GRACE:?}; leaving anyway");
     }
-    Ok(())
+    Ok(server.failed.load(Ordering::Relaxed))
 }
 
 impl Server {
-    async fn respond(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn respond(self: &Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
         if !self.is_authenticated(&request) {
             return text(
                 StatusCode::UNAUTHORIZED,
@@ -209,7 +256,7 @@ impl Server {
                 );
             }
         };
-        self.handle(update).await
+        Arc::clone(self).handle(update).await
     }
 
     /// Exactly one secret header, and the right one: with two, which one a proxy in front
@@ -222,24 +269,48 @@ impl Server {
         }
     }
 
-    async fn handle(&self, update: Update) -> Response<Full<Bytes>> {
+    async fn handle(self: Arc<Self>, update: Update) -> Response<Full<Bytes>> {
         let update_id = update.update_id;
-        if !self.pending.open(update_id) {
-            eprintln!("update {update_id} delivered again while still being handled; acknowledged");
-            return empty();
-        }
-        let result = match self.in_flight.acquire().await {
-            Ok(_permit) => self.bot.handle_update(update).await,
-            Err(_closed) => Err("the server is shutting down".into()),
+        let mut waiting = match self.pending.open(update_id) {
+            Opened::First(waiting) => {
+                // A task of its own: a client that hangs up drops this request's future, not
+                // the update's handling.
+                let server = Arc::clone(&self);
+                tokio::spawn(async move {
+                    let result = match Arc::clone(&server.in_flight).acquire_owned().await {
+                        Ok(_permit) => server.bot.handle_update(update).await,
+                        Err(_closed) => Err("the server is shutting down".into()),
+                    };
+                    if result.is_err() {
+                        server.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    server.pending.close(update_id, result.is_ok());
+                });
+                waiting
+            }
+            Opened::Again(waiting) => {
+                eprintln!(
+                    "update {update_id} delivered again while still being handled; answered when it is done"
+                );
+                waiting
+            }
         };
-        let mut replies = self.pending.close(update_id).into_iter();
-        if result.is_err() {
-            // The tally middleware reported why; nothing was written for this update.
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the update failed; send it again later",
-            );
-        }
+        let answer = match waiting.wait_for(Option::is_some).await {
+            Ok(answer) => answer.clone(),
+            // The handling task ended without an answer (it panicked).
+            Err(_) => Some(Answer::Failed),
+        };
+        let replies = match answer {
+            Some(Answer::Replies(replies)) => replies,
+            _ => {
+                // The tally middleware reported why; nothing was written for this update.
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the update failed; send it again later",
+                );
+            }
+        };
+        let mut replies = replies.into_iter();
         let Some(first) = replies.next() else {
             return empty();
         };

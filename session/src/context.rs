@@ -11,6 +11,11 @@ use std::any::{Any, TypeId};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::envelope::remembered::NOTHING_CONFIRMED;
+use crate::envelope::remembered::{read_varint, write_varint};
 use crate::ids::{ChatMigration, SessionIds, SessionKeys};
 use crate::lock::{Blocker, next_ticket};
 use crate::sync::lock;
@@ -39,9 +44,17 @@ struct Inner<U: ?Sized> {
     migration: Option<ChatMigration>,
     kind: &'static str,
     update_id: Option<i64>,
+    /// Every update id at or below this one is confirmed with the source it came from and
+    /// never comes again (see `Composer::confirm_delivered`).
+    confirmed: i64,
     ticket: u64,
     /// The key this update last gave up on, to wait for before it runs again.
-    blocker: Mutex<Option<Blocker<'static>>>,
+    lost: Mutex<LostRace>,
+    /// A store failed in a way that may pass (unreachable, a lease lost, a key busy too
+    /// long), in any attempt: the update can be delivered again later.
+    failed_retryably: AtomicBool,
+    /// A session recognized the update as one it had already stored, in any attempt.
+    redelivered: AtomicBool,
     first: Attempt,
     update: U,
 }
@@ -57,8 +70,54 @@ struct Attempt {
     finished: AtomicBool,
     /// A session this attempt loaded had already stored this update's effect.
     redelivery: AtomicBool,
+    /// The replies the first delivery of this update kept, when it is a redelivery.
+    redelivered_replies: OnceLock<Vec<u8>>,
+    /// Whether `outbox.replies` holds anything, read at every write-back without the lock.
+    keeps_replies: AtomicBool,
     slots: SlotTable,
-    outbox: Mutex<Vec<Effect>>,
+    outbox: Mutex<Outbox>,
+}
+
+/// What runs once the update is stored, and the replies kept with its id.
+#[derive(Default)]
+struct Outbox {
+    effects: Vec<Effect>,
+    /// The encoded replies of [`Context::reply_after_commit`], each a varint length and its
+    /// bytes (length 0: a reply that could not be encoded and is not kept).
+    replies: Vec<u8>,
+    /// How many replies were kept.
+    kept: usize,
+}
+
+/// The most bytes of replies one update keeps with its id; a redelivery of an update whose
+/// replies were larger sends none of them.
+const MAX_KEPT_REPLIES: usize = 16 * 1024;
+
+/// The last wait-die race an update lost: the key it gave up on, and who held it.
+#[derive(Default)]
+struct LostRace {
+    /// The holder in this process, to wait for; `None` for a holder in another process.
+    blocker: Option<Blocker<'static>>,
+    session: &'static str,
+    key: String,
+    holder_ticket: Option<u64>,
+}
+
+/// A [`Context`] that does not keep its update alive.
+struct WeakContext {
+    inner: std::sync::Weak<Inner<dyn Any + Send + Sync>>,
+    retry: Option<std::sync::Weak<Attempt>>,
+}
+
+impl WeakContext {
+    fn upgrade(&self) -> Option<Context> {
+        let inner = self.inner.upgrade()?;
+        let retry = match &self.retry {
+            Some(retry) => Some(retry.upgrade()?),
+            None => None,
+        };
+        Some(Context { inner, retry })
+    }
 }
 
 /// Something to do once the update's sessions are stored (a reply, say).
@@ -71,8 +130,10 @@ impl Attempt {
             lost_race: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             redelivery: AtomicBool::new(false),
+            redelivered_replies: OnceLock::new(),
+            keeps_replies: AtomicBool::new(false),
             slots: SlotTable::new(session_types),
-            outbox: Mutex::new(Vec::new()),
+            outbox: Mutex::new(Outbox::default()),
         }
     }
 }
@@ -132,7 +193,7 @@ impl SlotTable {
 
 impl Context {
     /// A context with room for the given session types, as the composer makes one per update.
-    pub(crate) fn new<U>(update: U, ticket: u64, session_types: &[TypeId]) -> Self
+    pub(crate) fn new<U>(update: U, ticket: u64, confirmed: i64, session_types: &[TypeId]) -> Self
     where
         U: SessionKeys + Send + Sync + 'static,
     {
@@ -141,8 +202,11 @@ impl Context {
             migration: sane_migration(&update),
             kind: update.kind_name(),
             update_id: update.update_id(),
+            confirmed,
             ticket,
-            blocker: Mutex::new(None),
+            lost: Mutex::new(LostRace::default()),
+            failed_retryably: AtomicBool::new(false),
+            redelivered: AtomicBool::new(false),
             first: Attempt::new(session_types),
             update,
         });
@@ -171,7 +235,7 @@ impl Context {
     where
         U: SessionKeys + Send + Sync + 'static,
     {
-        Self::new(update, next_ticket(), &[])
+        Self::new(update, next_ticket(), NOTHING_CONFIRMED, &[])
     }
 
     /// The Telegram update, when the context was made from one.
@@ -225,8 +289,161 @@ impl Context {
         self.attempt().redelivery.load(Ordering::Acquire)
     }
 
-    pub(crate) fn mark_redelivery(&self) {
-        self.attempt().redelivery.store(true, Ordering::Release);
+    /// Marks the update a redelivery, with the replies its first delivery kept.
+    pub(crate) fn mark_redelivery(&self, replies: &[u8]) {
+        let attempt = self.attempt();
+        attempt.redelivered_replies.get_or_init(|| replies.to_vec());
+        attempt.redelivery.store(true, Ordering::Release);
+        self.inner.redelivered.store(true, Ordering::Release);
+    }
+
+    /// Whether any attempt at this update found it already stored.
+    pub(crate) fn was_redelivered(&self) -> bool {
+        self.inner.redelivered.load(Ordering::Acquire)
+    }
+
+    /// The id at or below which every update is confirmed with its source (see
+    /// `Composer::confirm_delivered`): sessions forget such ids.
+    pub(crate) fn confirmed(&self) -> i64 {
+        self.inner.confirmed
+    }
+
+    /// Records that a store failed in a way that may pass: the update may succeed if it is
+    /// delivered again later.
+    pub(crate) fn fail_retryably(&self) {
+        self.inner.failed_retryably.store(true, Ordering::Release);
+    }
+
+    /// Whether a store failed for this update in a way that may pass: unreachable, a lease
+    /// lost, a key busy for too long. If the update then failed, delivering it again later may
+    /// succeed: nothing of it was written (or, for a commit whose answer was lost, its
+    /// redelivery is recognized).
+    pub fn failed_retryably(&self) -> bool {
+        self.inner.failed_retryably.load(Ordering::Acquire)
+    }
+
+    /// Calls `with` on the replies this attempt keeps with its update id (empty when none).
+    pub(crate) fn with_kept_replies<T>(&self, with: impl FnOnce(&[u8]) -> T) -> T {
+        let attempt = self.attempt();
+        if !attempt.keeps_replies.load(Ordering::Acquire) {
+            return with(&[]);
+        }
+        with(&lock(&attempt.outbox).replies)
+    }
+
+    /// Delivers `reply` once this update's sessions are stored, and keeps it with the update's
+    /// id in every session the update changes, so that a redelivery of the update is answered
+    /// as the first time.
+    ///
+    /// Telegram delivers an update again when it cannot know the bot handled it: a webhook
+    /// answer that was lost, a `getUpdates` confirmation that never arrived, a bot that
+    /// crashed before confirming. A session that remembers the update makes the redelivery
+    /// read-only; this makes its answer right without the handler checking
+    /// [`Context::is_redelivery`]: on a redelivery, `deliver` gets the reply the first
+    /// delivery kept at the same position (the first call gets the first kept reply, and so
+    /// on), and the handler's new reply is dropped; a call with no kept reply at its position
+    /// delivers nothing. A reply is kept as JSON, at most 16 KiB of replies per update; one that
+    /// cannot be encoded, or past that bound, is delivered but not kept.
+    ///
+    /// An update that changed no session is not recognized when it comes again: its handler
+    /// runs as for a new update, and its reply is delivered as the handler makes it.
+    ///
+    /// ```
+    /// # use bot_session::{Composer, Context};
+    /// let bot = Composer::new().handler(async |ctx: Context| {
+    ///     let chat = ctx.ids().chat.unwrap_or_default();
+    ///     ctx.reply_after_commit(format!("hello, chat {chat}"), move |text| async move {
+    ///         println!("sendMessage to {chat}: {text}");
+    ///     });
+    ///     Ok(())
+    /// });
+    /// ```
+    pub fn reply_after_commit<R, F, Fut>(&self, reply: R, deliver: F)
+    where
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce(R) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let attempt = self.attempt();
+        let index = {
+            let mut outbox = lock(&attempt.outbox);
+            let index = outbox.kept;
+            outbox.kept += 1;
+            match serde_json::to_vec(&reply) {
+                Ok(bytes) if outbox.replies.len() + bytes.len() < MAX_KEPT_REPLIES => {
+                    write_varint(bytes.len() as u64, &mut outbox.replies);
+                    outbox.replies.extend_from_slice(&bytes);
+                }
+                Ok(_) => {
+                    tracing::warn!(
+                        update_id = self.update_id(),
+                        "the update's replies are over 16 KiB; this one is sent but not kept, so a \
+                         redelivery of the update will not send it again"
+                    );
+                    outbox.replies.push(0);
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        update_id = self.update_id(),
+                        error = %err,
+                        "a reply could not be encoded as JSON to keep it; it is sent but not kept"
+                    );
+                    outbox.replies.push(0);
+                }
+            }
+            attempt.keeps_replies.store(true, Ordering::Release);
+            index
+        };
+        // Weak: the effect lives in the attempt it would otherwise keep alive.
+        let weak = self.downgrade();
+        self.after_commit(async move {
+            let Some(ctx) = weak.upgrade() else { return };
+            let reply = if ctx.is_redelivery() {
+                match ctx.redelivered_reply::<R>(index) {
+                    Some(kept) => kept,
+                    None => return,
+                }
+            } else {
+                reply
+            };
+            deliver(reply).await;
+        });
+    }
+
+    fn downgrade(&self) -> WeakContext {
+        WeakContext {
+            inner: Arc::downgrade(&self.inner),
+            retry: self.retry.as_ref().map(Arc::downgrade),
+        }
+    }
+
+    /// The `index`th reply the first delivery of this update kept, decoded.
+    fn redelivered_reply<R: DeserializeOwned>(&self, index: usize) -> Option<R> {
+        let mut rest = self.attempt().redelivered_replies.get()?.as_slice();
+        for position in 0.. {
+            let (len, used) = read_varint(rest)?;
+            let end = used.checked_add(usize::try_from(len).ok()?)?;
+            let bytes = rest.get(used..end)?;
+            rest = &rest[end..];
+            if position == index {
+                if bytes.is_empty() {
+                    return None;
+                }
+                return match serde_json::from_slice(bytes) {
+                    Ok(reply) => Some(reply),
+                    Err(err) => {
+                        tracing::warn!(
+                            update_id = self.update_id(),
+                            error = %err,
+                            "the reply kept for this redelivered update does not decode as the \
+                             handler's reply type; nothing is sent for it"
+                        );
+                        None
+                    }
+                };
+            }
+        }
+        None
     }
 
     /// Runs `effect` once this update's sessions are stored, and never if the update fails.
@@ -241,7 +458,7 @@ impl Context {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        lock(&self.attempt().outbox).push(Box::pin(effect));
+        lock(&self.attempt().outbox).effects.push(Box::pin(effect));
     }
 
     /// Ends the attempt: its sessions can no longer be touched, and its effects are handed
@@ -249,7 +466,7 @@ impl Context {
     pub(crate) fn finish_attempt(&self) -> Vec<Effect> {
         let attempt = self.attempt();
         attempt.finished.store(true, Ordering::Release);
-        std::mem::take(&mut *lock(&attempt.outbox))
+        std::mem::take(&mut lock(&attempt.outbox).effects)
     }
 
     /// Whether the attempt this context belongs to is over.
@@ -273,13 +490,27 @@ impl Context {
         self.attempt().held_keys.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Records that this update lost a wait-die race and must run again, with the key it gave
-    /// up on when that is in this process (see [`Blocker`]).
-    pub(crate) fn lost_race(&self, blocker: Option<Blocker<'static>>) {
+    /// Records that this update lost a wait-die race on `key` of `session` and must run again,
+    /// with the holder to wait for when it is in this process (see [`Blocker`]).
+    pub(crate) fn lost_race(
+        &self,
+        blocker: Option<Blocker<'static>>,
+        session: &'static str,
+        key: &str,
+        holder_ticket: Option<u64>,
+    ) {
         self.attempt().lost_race.store(true, Ordering::Release);
-        if let Some(blocker) = blocker {
-            *lock(&self.inner.blocker) = Some(blocker);
-        }
+        let mut lost = lock(&self.inner.lost);
+        lost.blocker = blocker;
+        lost.session = session;
+        key.clone_into(&mut lost.key);
+        lost.holder_ticket = holder_ticket;
+    }
+
+    /// The session, key and holder of the last race this update lost.
+    pub(crate) fn last_lost_race(&self) -> (&'static str, String, Option<u64>) {
+        let lost = lock(&self.inner.lost);
+        (lost.session, lost.key.clone(), lost.holder_ticket)
     }
 
     /// Whether this attempt lost a wait-die race (see [`Context::lost_race`]).
@@ -289,7 +520,7 @@ impl Context {
 
     /// Waits until the key this update last gave up on is free; `false` if there is none.
     pub(crate) async fn wait_for_blocker(&self) -> bool {
-        let blocker = lock(&self.inner.blocker).take();
+        let blocker = lock(&self.inner.lost).blocker.take();
         match blocker {
             Some(blocker) => {
                 blocker.wait().await;

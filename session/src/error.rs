@@ -171,11 +171,16 @@ impl fmt::Display for StorageError {
                 " (the store went away after the change was sent: it may or may not have been applied; \
                  an update retried after this is not applied twice to a session that remembers it, see `is_redelivery`)",
             ),
+            (StorageErrorKind::Unavailable, Applied::No) if self.op == StorageOp::Open => f.write_str(
+                " (the store could not be reached: check that it runs and that the URL, credentials and TLS settings are right)",
+            ),
             (StorageErrorKind::Unavailable, Applied::No) => f.write_str(
                 " (the store is unreachable; nothing was written for this update, retry it once the store is back)",
             ),
             (StorageErrorKind::LeaseLost, _) => f.write_str(
-                " (the lease on this key expired before the update finished; raise the lease or shorten the handler)",
+                " (the lease on this key expired before the update finished, and another update may hold \
+                 the key now; nothing was written, retry the update; leases are renewed while an update \
+                 runs, so this means the process could not reach the store, or stalled, for a whole lease)",
             ),
             _ => Ok(()),
         }
@@ -374,17 +379,30 @@ pub enum SessionError {
 
     /// The key stayed locked longer than the middleware's `lock_wait`.
     #[error(
-        "session `{session}` (key `{key}`) stayed locked by another update or process for {waited:?}; \
-         nothing was written (raise `lock_wait` on the middleware if handlers are that slow)"
+        "session `{session}` (key `{key}`) stayed locked by another update or process{} for {waited:?}; \
+         nothing was written, and the update can be delivered again later (raise `lock_wait` on \
+         the middleware if handlers are that slow; a process that died holds its keys for one \
+         lease at most)",
+        holder_hint(*holder_ticket)
     )]
     LockTimeout {
         /// The session's accessor name.
         session: &'static str,
         /// The stored key (`prefix:key`).
         key: String,
+        /// The age (ticket) of the update holding the key, when the store knows it.
+        holder_ticket: Option<u64>,
         /// How long the update waited.
         waited: Duration,
     },
+}
+
+/// Who held the key, for a [`SessionError::LockTimeout`] message.
+fn holder_hint(holder_ticket: Option<u64>) -> String {
+    match holder_ticket {
+        Some(ticket) => format!(" (held by the update with ticket {ticket})"),
+        None => String::new(),
+    }
 }
 
 /// The end of a [`SessionError::Migration`] message: why, and what to do.

@@ -25,8 +25,9 @@ pub use async_trait::async_trait;
 pub use bot_session_derive::Session;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{Cbor, Codec, Json, Postcard};
+pub use composer::batch::{BatchOptions, BatchReport};
 pub use composer::runner::RunReport;
-pub use composer::{Composer, Middleware, Next};
+pub use composer::{Composer, Delivery, Middleware, Next};
 pub use context::Context;
 pub use error::{
     CodecError, HandlerError, HandlerResult, SessionError, StorageError, StorageErrorKind,

@@ -2,6 +2,7 @@
 //! a migration, and checks of what a bot wrote.
 
 use crate::envelope;
+use crate::envelope::remembered::{self, MAX_REMEMBERED, NOTHING_CONFIRMED, Remembered};
 
 /// The bytes the session middleware stores for one session, taken apart: the updates that
 /// last changed it (see `SessionMiddleware::remember_updates`), the schema version, and the
@@ -18,7 +19,7 @@ use crate::envelope;
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct StoredBytes<'a> {
-    seen: envelope::Seen<'a>,
+    remembered: Remembered<'a>,
     version: u32,
     payload: &'a [u8],
 }
@@ -27,10 +28,10 @@ impl<'a> StoredBytes<'a> {
     /// Takes stored bytes apart. Bytes without headers (a version-0 session that remembers no
     /// update, or what another framework wrote) are a version-0 payload.
     pub fn parse(bytes: &'a [u8]) -> Self {
-        let (seen, rest) = envelope::split_seen(bytes);
+        let (remembered, rest) = remembered::split(bytes);
         let (version, payload) = envelope::split(rest);
         StoredBytes {
-            seen,
+            remembered,
             version,
             payload,
         }
@@ -46,27 +47,53 @@ impl<'a> StoredBytes<'a> {
         self.version
     }
 
-    /// The ids of the latest updates that changed the session, largest (latest) first.
+    /// The ids of the updates that changed the session and are remembered, largest (latest)
+    /// first.
     pub fn remembered_updates(&self) -> Vec<i64> {
-        self.seen.iter().collect()
+        self.remembered.iter().map(|entry| entry.id).collect()
     }
 
-    /// The bytes a build of schema `version` stores for `payload`, remembering the largest 16
-    /// of `updates` (in any order): e.g. version-0 bytes for a test of a migration to
-    /// version 1.
+    /// The replies the remembered update `update_id` kept (see
+    /// [`Context::reply_after_commit`](crate::Context::reply_after_commit)), each as the JSON
+    /// its handler's reply encoded to; `None` when the update is not remembered.
+    pub fn kept_replies(&self, update_id: i64) -> Option<Vec<&'a [u8]>> {
+        let entry = self.remembered.find(update_id)?;
+        let mut rest = entry.replies;
+        let mut replies = Vec::new();
+        while let Some((len, used)) = remembered::read_varint(rest) {
+            let end = used.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
+            let Some(reply) = rest.get(used..end) else {
+                break;
+            };
+            replies.push(reply);
+            rest = &rest[end..];
+        }
+        Some(replies)
+    }
+
+    /// The bytes a build of schema `version` stores for `payload`, remembering the largest 255
+    /// of `updates` (in any order) without replies: e.g. version-0 bytes for a test of a
+    /// migration to version 1.
     pub fn build(version: u32, updates: &[i64], payload: &[u8]) -> Vec<u8> {
         let mut ids = updates.to_vec();
         ids.sort_unstable_by(|a, b| b.cmp(a));
         ids.dedup();
-        ids.truncate(envelope::MAX_REMEMBERED);
-        let mut seen = Vec::new();
+        ids.truncate(MAX_REMEMBERED);
+        let mut header = Vec::new();
         let mut previous = 0..0;
         for &id in ids.iter().rev() {
-            let start = seen.len();
-            envelope::append_seen(id, previous, envelope::MAX_REMEMBERED, &mut seen);
-            previous = start..seen.len();
+            let start = header.len();
+            remembered::append(
+                id,
+                &[],
+                previous,
+                MAX_REMEMBERED,
+                NOTHING_CONFIRMED,
+                &mut header,
+            );
+            previous = start..header.len();
         }
-        let mut out = seen[previous].to_vec();
+        let mut out = header[previous].to_vec();
         envelope::write_header(version, &mut out);
         out.extend_from_slice(payload);
         out

@@ -2,12 +2,22 @@
 //! it runs again because it lost a wait-die race. The `Composer` and the teloxide adaptor drive
 //! the same loop, each running its own kind of attempt.
 
+use std::time::{Duration, Instant};
+
 use crate::context::Context;
+use crate::error::SessionError;
 
 /// How many times an update that lost a deadlock-avoidance race is run again. Each retry keeps
 /// the update's age, so it wins once it is the oldest contender; the bound only guards
 /// against a store that keeps answering busy.
 pub(crate) const MAX_ATTEMPTS: u32 = 1000;
+/// How long an update keeps losing races to a holder in another process (whose release this
+/// process cannot wait for) before it is given up: longer than a lease, so a holder that died
+/// has lost its keys by then.
+pub(crate) const MAX_RACING: Duration = Duration::from_secs(30);
+/// The longest pause before running an update again after it lost to a holder in another
+/// process.
+const MAX_PAUSE: Duration = Duration::from_millis(100);
 
 /// What to do after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,11 +35,42 @@ pub(crate) enum Verdict {
 pub(crate) struct Attempts {
     ctx: Context,
     attempt: u32,
+    /// When the first attempt lost a race, and the pause before the next run after a loss to
+    /// another process.
+    racing: Option<(Instant, Duration)>,
 }
 
 impl Attempts {
     pub(crate) fn new(ctx: Context) -> Self {
-        Attempts { ctx, attempt: 1 }
+        Attempts {
+            ctx,
+            attempt: 1,
+            racing: None,
+        }
+    }
+
+    /// Why the update was given up: the key it kept losing, and who held it. Logged here, so
+    /// every caller's give-up is seen, and marked as a failure that may pass.
+    pub(crate) fn gave_up(&self) -> SessionError {
+        let (session, key, holder_ticket) = self.ctx.last_lost_race();
+        let waited = self
+            .racing
+            .map_or(Duration::ZERO, |(since, _)| since.elapsed());
+        self.ctx.fail_retryably();
+        tracing::warn!(
+            session,
+            key,
+            holder_ticket,
+            ?waited,
+            attempts = self.attempt,
+            "an update kept losing deadlock-avoidance races for the same key and was given up; nothing was written"
+        );
+        SessionError::LockTimeout {
+            session,
+            key,
+            holder_ticket,
+            waited,
+        }
     }
 
     /// The context of the attempt to run.
@@ -53,7 +94,10 @@ impl Attempts {
         if !self.ctx.has_lost_race() {
             return Verdict::Finished;
         }
-        if self.attempt >= MAX_ATTEMPTS {
+        let (since, pause) = *self
+            .racing
+            .get_or_insert((Instant::now(), Duration::from_millis(1)));
+        if self.attempt >= MAX_ATTEMPTS || since.elapsed() >= MAX_RACING {
             return Verdict::GaveUp;
         }
         self.ctx = self.ctx.next_attempt();
@@ -64,11 +108,12 @@ impl Attempts {
             "retrying an update after a lock conflict"
         );
         // Every key of the update is released by now: wait for the older update that holds
-        // the key this one gave up on (a conflict in a shared store has no such handle; its
-        // holder is given a turn).
+        // the key this one gave up on. A holder in another process cannot be waited for: the
+        // update pauses, longer each time (a holder that died keeps its key for a lease).
         // Boxed: a rare path, and its future would otherwise make every update's bigger.
         if !Box::pin(self.ctx.wait_for_blocker()).await {
-            tokio::task::yield_now().await;
+            Box::pin(tokio::time::sleep(pause)).await;
+            self.racing = Some((since, (pause * 2).min(MAX_PAUSE)));
         }
         Verdict::RunAgain
     }

@@ -1,6 +1,7 @@
 //! A minimal middleware chain: enough to run bots and tests without another framework.
 
 pub(crate) mod attempts;
+pub(crate) mod batch;
 pub(crate) mod chain;
 pub(crate) mod layer;
 pub(crate) mod runner;
@@ -8,16 +9,31 @@ pub(crate) mod session_types;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::composer::attempts::{Attempts, MAX_ATTEMPTS, Verdict};
+use crate::composer::attempts::{Attempts, Verdict};
 use crate::composer::chain::{Chain, FnHandler, NoHandler};
 use crate::composer::session_types::SessionTypes;
 use crate::context::Context;
+use crate::envelope::remembered::NOTHING_CONFIRMED;
 use crate::error::HandlerResult;
 use crate::ids::SessionKeys;
 use crate::lock::next_ticket;
 
 pub use chain::{Middleware, Next};
+
+/// What became of one update: see [`Composer::handle_delivery`].
+#[derive(Debug)]
+pub struct Delivery {
+    /// The handler's result, or the session layer's error.
+    pub result: HandlerResult,
+    /// The update failed for a reason that may pass (a store unreachable, a lease lost, a key
+    /// busy too long) and nothing of it was written: deliver it again later rather than
+    /// confirm it.
+    pub retryable: bool,
+    /// A session had already stored this update: it was delivered before.
+    pub redelivery: bool,
+}
 
 /// Middlewares around one handler; runs updates through them.
 ///
@@ -33,6 +49,9 @@ pub use chain::{Middleware, Next};
 #[derive(Clone)]
 pub struct Composer {
     chain: Arc<Chain>,
+    /// The largest update id confirmed with the delivery source (see
+    /// [`Composer::confirm_delivered`]), shared by the clones.
+    confirmed: Arc<AtomicI64>,
 }
 
 impl Default for Composer {
@@ -51,6 +70,7 @@ impl Composer {
                 handler: Arc::new(NoHandler),
                 session_types: SessionTypes::default(),
             }),
+            confirmed: Arc::new(AtomicI64::new(NOTHING_CONFIRMED)),
         }
     }
 
@@ -103,8 +123,53 @@ impl Composer {
     {
         // The context is built before the future, so the update is moved once, into the
         // context's allocation; an `async fn` would first copy it into its own state.
-        let ctx = Context::new(update, next_ticket(), self.chain.session_types.types());
+        let confirmed = self.confirmed.load(Ordering::Relaxed);
+        let ctx = Context::new(
+            update,
+            next_ticket(),
+            confirmed,
+            self.chain.session_types.types(),
+        );
         self.run_context(ctx)
+    }
+
+    /// Runs one update like [`Composer::handle_update`], and tells what a delivery loop needs
+    /// to decide whether to confirm it: whether a failure may pass if the update is delivered
+    /// again later (a store unreachable, a lease lost, a key busy too long: nothing was
+    /// written), and whether the update was one its sessions had already stored.
+    pub async fn handle_delivery<U>(&self, update: U) -> Delivery
+    where
+        U: SessionKeys + Send + Sync + 'static,
+    {
+        let confirmed = self.confirmed.load(Ordering::Relaxed);
+        let ctx = Context::new(
+            update,
+            next_ticket(),
+            confirmed,
+            self.chain.session_types.types(),
+        );
+        let watched = ctx.clone();
+        let result = self.run_context(ctx).await;
+        Delivery {
+            retryable: result.is_err() && watched.failed_retryably(),
+            redelivery: watched.was_redelivered(),
+            result,
+        }
+    }
+
+    /// Tells the sessions that every update with an id up to `update_id` is confirmed with
+    /// the source that delivers updates, which never sends them again: sessions then forget
+    /// those ids at their next change, so what they remember to recognize a redelivery (see
+    /// [`SessionMiddleware::remember_updates`](crate::SessionMiddleware::remember_updates))
+    /// covers exactly what can still come back.
+    ///
+    /// A `getUpdates` poller calls it with `offset - 1` once a call with that `offset` was
+    /// answered (Telegram forgets the updates before the offset as it answers), and, after
+    /// its first call without an offset, with the first id returned minus one. Ids only grow:
+    /// a smaller id than one given before is ignored. Without it, sessions keep the latest
+    /// `remember_updates` ids.
+    pub fn confirm_delivered(&self, update_id: i64) {
+        self.confirmed.fetch_max(update_id, Ordering::Relaxed);
     }
 
     async fn run_context(&self, ctx: Context) -> HandlerResult {
@@ -114,14 +179,7 @@ impl Composer {
             match attempts.conclude(result.is_ok()).await {
                 Verdict::Finished => return result,
                 Verdict::RunAgain => {}
-                Verdict::GaveUp => {
-                    let err = result.err().map_or_else(String::new, |err| err.to_string());
-                    return Err(format!(
-                        "the update lost {MAX_ATTEMPTS} deadlock-avoidance races in a row and was \
-                         given up (nothing was written; a store that keeps answering busy?): {err}"
-                    )
-                    .into());
-                }
+                Verdict::GaveUp => return Err(attempts.gave_up().into()),
             }
         }
     }

@@ -89,7 +89,9 @@ impl Composer {
                 loop {
                     let next = updates.lock().await.recv().await;
                     let Some(update) = next else { break };
-                    let result = catch_panic(composer.handle_update(update)).await;
+                    let result = catch_panic(composer.handle_update(update))
+                        .await
+                        .and_then(|handled| handled);
                     lock(&report).record(result);
                 }
             });
@@ -106,16 +108,16 @@ impl Composer {
 }
 
 /// An update's handling, a panic in it turned into that update's error.
-async fn catch_panic<F>(handling: F) -> Result<(), HandlerError>
+pub(crate) async fn catch_panic<F, T>(handling: F) -> Result<T, HandlerError>
 where
-    F: Future<Output = Result<(), HandlerError>>,
+    F: Future<Output = T>,
 {
     let mut handling = std::pin::pin!(handling);
     std::future::poll_fn(move |cx| {
         // After a panic the future is never polled again (its update has failed), so what
         // the panic left half-done is not observed: asserting unwind safety is sound.
         match std::panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx))) {
-            Ok(poll) => poll,
+            Ok(poll) => poll.map(Ok),
             Err(payload) => {
                 let message = payload
                     .downcast_ref::<&str>()

@@ -5,15 +5,18 @@
 use std::time::{Duration, Instant};
 
 use crate::context::Context;
-use crate::error::{SessionError, StorageError};
+use crate::error::{SessionError, StorageError, StorageErrorKind};
 use crate::lock::Acquire;
 use crate::middleware::shared::Shared;
 use crate::middleware::state::Held;
 use crate::session::Session;
 use crate::storage::{Change, Lease, LockedRead};
 
-/// Longest pause between two attempts to take a key another process holds.
-const MAX_BACKOFF: Duration = Duration::from_millis(8);
+/// Longest pause between two attempts to take a key another process holds, for the first
+/// second (a live holder is usually done within milliseconds)...
+const SHORT_BACKOFF: Duration = Duration::from_millis(8);
+/// ... and after it (a holder that died: its lease runs out within seconds).
+const LONG_BACKOFF: Duration = Duration::from_millis(100);
 /// The buffer a session is read into also receives its new encoding at write-back, after the
 /// stored bytes (see `write_back.rs`): room for both in one allocation for sessions up to
 /// about 60 bytes, the common case; larger ones grow it.
@@ -39,7 +42,7 @@ pub(crate) async fn take_key<S: Session>(
         None => match locks.acquire(key, ctx.ticket(), holds_others).await {
             Acquire::Held(guard) => guard,
             Acquire::Conflict(blocker) => {
-                ctx.lost_race(Some(blocker));
+                ctx.lost_race(Some(blocker), S::NAME, key, None);
                 return Err(conflict::<S>(key));
             }
         },
@@ -47,13 +50,21 @@ pub(crate) async fn take_key<S: Session>(
     ctx.key_taken();
     let outcome = lock_in_store(shared, ctx, key, read, holds_others).await;
     match outcome {
-        Ok((lease, stored)) => Ok((
-            Held {
-                _guard: guard,
-                lease,
-            },
-            stored,
-        )),
+        Ok((lease, stored)) => {
+            let renewal = lease.map(|lease| {
+                shared
+                    .renewals
+                    .register(&shared.store, key, lease, shared.options.lease)
+            });
+            Ok((
+                Held {
+                    _guard: guard,
+                    lease,
+                    _renewal: renewal,
+                },
+                stored,
+            ))
+        }
         Err(err) => {
             drop(guard);
             ctx.key_released();
@@ -81,12 +92,13 @@ pub(crate) fn take_key_now<S: Session>(
     let held = Held {
         _guard: guard,
         lease: None,
+        _renewal: None,
     };
     Some(match found {
         Ok(found) => Ok((held, found.then_some(buffer))),
         Err(source) => {
             release(ctx, held);
-            Err(storage_error::<S>(key, source))
+            Err(storage_error::<S>(ctx, key, source))
         }
     })
 }
@@ -116,7 +128,7 @@ async fn lock_in_store<S: Session>(
             Some(found) => found.map(|found| found.then_some(buffer)),
             None => store.read(key).await,
         }
-        .map_err(|source| storage_error::<S>(key, source))?;
+        .map_err(|source| storage_error::<S>(ctx, key, source))?;
         return Ok((None, stored));
     }
     let started = Instant::now();
@@ -125,23 +137,39 @@ async fn lock_in_store<S: Session>(
         let attempt = store
             .lock_and_read(key, ctx.ticket(), shared.options.lease)
             .await
-            .map_err(|source| storage_error::<S>(key, source))?;
+            .map_err(|source| storage_error::<S>(ctx, key, source))?;
         match attempt {
             LockedRead::Acquired { lease, value } => return Ok((lease, value)),
             LockedRead::Busy { holder_ticket } => {
                 if holds_others && holder_ticket.is_some_and(|holder| holder < ctx.ticket()) {
-                    ctx.lost_race(None);
+                    ctx.lost_race(None, S::NAME, key, holder_ticket);
                     return Err(conflict::<S>(key));
                 }
-                if started.elapsed() >= shared.options.lock_wait {
-                    return Err(SessionError::LockTimeout {
+                let waited = started.elapsed();
+                if waited >= shared.options.lock_wait {
+                    ctx.fail_retryably();
+                    let err = SessionError::LockTimeout {
                         session: S::NAME,
                         key: key.to_owned(),
-                        waited: started.elapsed(),
-                    });
+                        holder_ticket,
+                        waited,
+                    };
+                    tracing::warn!(
+                        session = S::NAME,
+                        key,
+                        holder_ticket,
+                        ?waited,
+                        "gave up waiting for a busy key"
+                    );
+                    return Err(err);
                 }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                let ceiling = if waited < Duration::from_secs(1) {
+                    SHORT_BACKOFF
+                } else {
+                    LONG_BACKOFF
+                };
+                backoff = (backoff * 2).min(ceiling);
             }
         }
     }
@@ -179,7 +207,7 @@ pub(crate) async fn commit<S: Session>(
             Some(outcome) => outcome,
             None => shared.store.commit(key, held.lease, change).await,
         }
-        .map_err(|source| storage_error::<S>(key, source))
+        .map_err(|source| storage_error::<S>(ctx, key, source))
     } else {
         Ok(())
     };
@@ -188,7 +216,20 @@ pub(crate) async fn commit<S: Session>(
     result
 }
 
-pub(crate) fn storage_error<S: Session>(key: &str, source: StorageError) -> SessionError {
+/// A store's failure on `key`, as the session's error. A failure that may pass (the store
+/// unreachable, a lease lost) marks the update as one to deliver again later.
+pub(crate) fn storage_error<S: Session>(
+    ctx: &Context,
+    key: &str,
+    source: StorageError,
+) -> SessionError {
+    if matches!(
+        source.kind(),
+        StorageErrorKind::Unavailable | StorageErrorKind::LeaseLost
+    ) {
+        ctx.fail_retryably();
+    }
+    tracing::debug!(session = S::NAME, key, store = source.store(), op = %source.op(), error = %source, "store call failed");
     SessionError::Storage {
         session: S::NAME,
         key: key.to_owned(),

@@ -4,6 +4,7 @@
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::envelope;
+use crate::envelope::remembered;
 use crate::error::SessionError;
 use crate::middleware::shared::Shared;
 use crate::middleware::state::{Loaded, Origin};
@@ -26,9 +27,10 @@ pub(crate) fn decode<S: Session>(
         encode(key, &value, &mut initial)?;
         return Ok(Loaded::new(Some(value), Origin::New(initial)));
     };
-    let (header, redelivery) = envelope::scan_seen(&bytes, ctx.update_id());
-    if redelivery {
-        ctx.mark_redelivery();
+    let (header, remembered) = remembered::scan(&bytes, ctx.update_id());
+    let redelivery = remembered.is_some();
+    if let Some(entry) = remembered {
+        ctx.mark_redelivery(entry.replies);
     }
     let (version, payload) = envelope::split(&bytes[header..]);
     let decoded = if version == S::VERSION {

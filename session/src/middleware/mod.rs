@@ -12,6 +12,7 @@ mod chat_migration;
 mod guard;
 mod hold;
 mod load;
+mod renewal;
 mod shared;
 mod slot;
 mod state;
@@ -86,15 +87,17 @@ impl<S: Session> SessionMiddleware<S> {
     }
 
     /// How long a cross-process lease on a key lasts before another process may take it
-    /// (Redis and PostgreSQL): longer than the slowest handler, short enough that a crashed
-    /// process does not stall its chats for long. Default 30 s.
+    /// (Redis and PostgreSQL), unless renewed: an update that runs longer than a third of it
+    /// has its lease renewed while it runs, so a slow handler keeps its key, and a crashed
+    /// process's keys are free again within this long. Default 5 s.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.options().lease = lease;
         self
     }
 
     /// How long an update waits for another process to release a key before failing with
-    /// `SessionError::LockTimeout`. Default 30 s.
+    /// `SessionError::LockTimeout` (an error a poller retries later: nothing was written).
+    /// Default 30 s.
     pub fn lock_wait(mut self, wait: Duration) -> Self {
         self.options().lock_wait = wait;
         self
@@ -107,18 +110,23 @@ impl<S: Session> SessionMiddleware<S> {
         self
     }
 
-    /// How many of the latest updates that changed a session it remembers (the largest ids,
-    /// since Telegram numbers updates in order, and always the one that made the change), so
-    /// that an update
-    /// delivered again (Telegram redelivers when a webhook answer was lost, and a poller that
-    /// restarted re-reads unconfirmed updates) is recognized, across restarts and processes,
-    /// and not applied twice: the session is read-only for it and
-    /// [`Context::is_redelivery`] says so. Default 4, at most 16; the ids are stored with the
-    /// session in the same write, in a header before the payload (1–3 bytes an id). `0`
-    /// remembers none and stores the bare payload (as JavaScript session middlewares sharing
-    /// the store expect, for version-0 sessions).
+    /// How many updates that changed a session it remembers at most, so that an update
+    /// delivered again is recognized, across restarts and processes, and not applied twice:
+    /// the session is read-only for it, [`Context::is_redelivery`] says so, and the replies
+    /// its first delivery kept ([`Context::reply_after_commit`]) are delivered again instead
+    /// of the handler's.
+    ///
+    /// A session remembers the updates that changed it whose ids are above the offset its
+    /// delivery source last confirmed ([`Composer::confirm_delivered`](crate::Composer::confirm_delivered)):
+    /// Telegram never sends a confirmed update again. Of those it keeps the largest `count`
+    /// ids. The default, 100, is the largest batch `getUpdates` returns, so with a poller that
+    /// confirms each batch before fetching the next, everything that can come back is
+    /// remembered. At most 255. The ids are stored with the session in the same write, in a
+    /// header before the payload (1–3 bytes an id, plus kept replies). `0` remembers none and
+    /// stores the bare payload (as JavaScript session middlewares sharing the store expect,
+    /// for version-0 sessions).
     pub fn remember_updates(mut self, count: usize) -> Self {
-        self.options().remember_updates = count.min(crate::envelope::MAX_REMEMBERED);
+        self.options().remember_updates = count.min(crate::envelope::remembered::MAX_REMEMBERED);
         self
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::lock::{KeyLocks, locks_of};
+use crate::middleware::renewal::Renewals;
 use crate::session::Session;
 use crate::storage::Storage;
 
@@ -30,6 +31,8 @@ pub(crate) struct Shared<S> {
     pub(crate) options: Options,
     /// The in-process lock table of the session type.
     pub(crate) locks: &'static KeyLocks,
+    /// The cross-process leases this session type's updates hold, kept alive while they run.
+    pub(crate) renewals: Renewals,
     session: PhantomData<fn() -> S>,
 }
 
@@ -39,15 +42,19 @@ impl<S> Clone for Shared<S> {
             store: Arc::clone(&self.store),
             options: self.options.clone(),
             locks: self.locks,
+            renewals: self.renewals.clone(),
             session: PhantomData,
         }
     }
 }
 
-/// How many updates a session remembers by default: redeliveries come soon after the
-/// original (a lost webhook answer, a poller restarted before confirming), and each id costs
-/// the stored session a byte or three.
-pub(crate) const DEFAULT_REMEMBERED: usize = 4;
+/// How long a cross-process lease lasts unless renewed: a process that dies holds its keys
+/// this long at most; one that lives renews the leases of its long updates (`renewal.rs`).
+pub(crate) const DEFAULT_LEASE: Duration = Duration::from_secs(5);
+
+/// How many updates a session remembers by default: a whole `getUpdates` batch, the most
+/// Telegram sends again at once (see `SessionMiddleware::remember_updates`).
+pub(crate) const DEFAULT_REMEMBERED: usize = 100;
 
 impl<S: Session> Shared<S> {
     /// The store and settings of a new middleware for `S`, with `S`'s attributes as defaults.
@@ -58,12 +65,13 @@ impl<S: Session> Shared<S> {
                 ttl: S::TTL,
                 write_on_error: false,
                 reset_on_corrupt: false,
-                lease: Duration::from_secs(30),
+                lease: DEFAULT_LEASE,
                 lock_wait: Duration::from_secs(30),
                 migrate_chats: true,
                 remember_updates: DEFAULT_REMEMBERED,
             },
             locks: locks_of(TypeId::of::<S>()),
+            renewals: Renewals::default(),
             session: PhantomData,
         }
     }

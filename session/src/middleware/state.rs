@@ -4,6 +4,7 @@
 use std::cell::OnceCell;
 
 use crate::lock::KeyGuard;
+use crate::middleware::renewal::Registration;
 use crate::session::Session;
 use crate::storage::Lease;
 
@@ -84,6 +85,8 @@ pub(crate) enum Origin {
 pub(crate) struct Held {
     pub(crate) _guard: KeyGuard<'static>,
     pub(crate) lease: Option<Lease>,
+    /// Keeps the lease alive while the update runs; dropped with the key.
+    pub(crate) _renewal: Option<Registration>,
 }
 
 pub(crate) struct State<S> {

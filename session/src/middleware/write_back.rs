@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::composer::layer::{Outcome, Step};
 use crate::context::Context;
-use crate::envelope;
+use crate::envelope::remembered;
 use crate::error::SessionError;
 use crate::middleware::hold::{self, commit, storage_error};
 use crate::middleware::load::{ENCODE_BUFFER, encode};
@@ -32,7 +32,7 @@ pub(crate) fn finish<'a, S: Session>(
     let mut buffer = Vec::new();
     let planned = match loaded {
         Some(loaded) if writes(outcome, shared.options.write_on_error) => {
-            plan(shared, ctx.update_id(), key, loaded, &mut buffer)
+            plan(shared, ctx, key, loaded, &mut buffer)
         }
         _ => Ok(Planned::Nothing),
     };
@@ -59,7 +59,7 @@ pub(crate) fn finish<'a, S: Session>(
         };
         if let Some(outcome) = now {
             hold::release(ctx, held);
-            return Step::done(outcome.map_err(|source| storage_error::<S>(key, source)));
+            return Step::done(outcome.map_err(|source| storage_error::<S>(ctx, key, source)));
         }
     }
     Step::wait(async move {
@@ -85,11 +85,11 @@ fn writes(outcome: Outcome, write_on_error: bool) -> bool {
 /// previous first, so one allocation serves both: for a stored session it is the buffer the
 /// bytes were read into, which has room after them (`hold::READ_BUFFER`).
 ///
-/// The new bytes start with the ids of the updates that changed the session (this one first,
-/// see `envelope.rs`); the comparison leaves that header out.
+/// The new bytes start with the ids of the updates that changed the session, this one with the
+/// replies it keeps (see `envelope/remembered.rs`); the comparison leaves that header out.
 fn plan<S: Session>(
     shared: &Shared<S>,
-    update_id: Option<i64>,
+    ctx: &Context,
     key: &str,
     mut loaded: Loaded<S>,
     buffer: &mut Vec<u8>,
@@ -133,8 +133,12 @@ fn plan<S: Session>(
     };
     let start = previous_len.unwrap_or(0);
     let previous_at = loaded.seen_len.min(start);
-    if let Some(id) = update_id {
-        envelope::append_seen(id, 0..previous_at, shared.options.remember_updates, buffer);
+    if let Some(id) = ctx.update_id() {
+        let remember = shared.options.remember_updates;
+        let confirmed = ctx.confirmed();
+        ctx.with_kept_replies(|replies| {
+            remembered::append(id, replies, 0..previous_at, remember, confirmed, buffer);
+        });
     }
     let new_at = buffer.len();
     encode(key, loaded.value(), buffer)?;

@@ -148,6 +148,22 @@ pub trait Storage: Send + Sync + 'static {
         }
     }
 
+    /// Extends a lease taken by [`Storage::lock_and_read`] so that it ends `duration` from
+    /// now: the middleware renews the leases of updates that run long, so that a lease can be
+    /// short (a crashed process's keys are free again within seconds) without expiring under
+    /// a live but slow update. `Ok(false)` when the lease is no longer held (it expired and
+    /// another process took the key, or was released). The default, for stores without
+    /// leases, holds nothing to renew.
+    async fn renew_lease(
+        &self,
+        key: &str,
+        lease: Lease,
+        duration: Duration,
+    ) -> Result<bool, StorageError> {
+        let _ = (key, lease, duration);
+        Ok(true)
+    }
+
     /// Whether this store holds cross-process leases in [`Storage::lock_and_read`].
     fn shares_across_processes(&self) -> bool {
         false
@@ -257,6 +273,19 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         Self: 'async_trait,
     {
         (**self).commit(key, lease, change)
+    }
+    fn renew_lease<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 str,
+        lease: Lease,
+        duration: Duration,
+    ) -> StoreFuture<'async_trait, bool>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).renew_lease(key, lease, duration)
     }
     fn shares_across_processes(&self) -> bool {
         (**self).shares_across_processes()

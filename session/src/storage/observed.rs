@@ -166,6 +166,15 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
         self.inner.commit(key, lease, change).await
     }
 
+    async fn renew_lease(
+        &self,
+        key: &str,
+        lease: Lease,
+        duration: Duration,
+    ) -> Result<bool, StorageError> {
+        self.inner.renew_lease(key, lease, duration).await
+    }
+
     fn shares_across_processes(&self) -> bool {
         self.inner.shares_across_processes()
     }

@@ -13,9 +13,10 @@ use ::teloxide::dptree::di::DependencyMap;
 use ::teloxide::dptree::{self, Cont, Handler, HandlerDescription};
 use ::teloxide::types::Update;
 
-use crate::composer::attempts::{Attempts, MAX_ATTEMPTS, Verdict};
+use crate::composer::attempts::{Attempts, Verdict};
 use crate::composer::layer::{Outcome, begin_layers, end_layers};
 use crate::context::Context;
+use crate::envelope::remembered::NOTHING_CONFIRMED;
 use crate::error::{HandlerError, SessionError};
 use crate::lock::next_ticket;
 use crate::teloxide::session_set::SessionSet;
@@ -85,7 +86,12 @@ where
         // Present: the wrapper's signature requires it, and `type_check` (run by
         // `Dispatcher::build`) rejects a tree without it before any update arrives.
         let update: Arc<Update> = deps.get();
-        let ctx = Context::new(update, next_ticket(), self.sessions.types.types());
+        let ctx = Context::new(
+            update,
+            next_ticket(),
+            NOTHING_CONFIRMED,
+            self.sessions.types.types(),
+        );
         let mut attempts = Attempts::new(ctx);
         let attempted = loop {
             let attempted = self.attempt(attempts.context(), &deps).await;
@@ -94,12 +100,8 @@ where
                 Verdict::Finished => break attempted,
                 Verdict::RunAgain => {}
                 Verdict::GaveUp => {
-                    tracing::error!(
-                        kind = attempts.context().update_kind(),
-                        "the update lost {MAX_ATTEMPTS} deadlock-avoidance races in a row and \
-                         was given up (nothing was written; a store that keeps answering busy?)"
-                    );
-                    break attempted;
+                    // Logged with its session, key and holder by `gave_up`.
+                    break Attempted::SessionFailed(attempts.gave_up().into());
                 }
             }
         };

@@ -434,6 +434,15 @@ impl Storage for PostgresStorage {
         }
     }
 
+    async fn renew_lease(
+        &self,
+        key: &str,
+        lease: Lease,
+        duration: Duration,
+    ) -> Result<bool, StorageError> {
+        self.store.renew(key, lease, duration).await
+    }
+
     fn shares_across_processes(&self) -> bool {
         true
     }

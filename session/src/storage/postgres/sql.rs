@@ -19,6 +19,7 @@ pub(super) struct Sql {
     pub(super) lock: String,
     pub(super) take_many: String,
     pub(super) holder: String,
+    pub(super) renew: String,
     pub(super) commit_write: String,
     pub(super) commit_delete: String,
     pub(super) commit_keep: String,
@@ -106,6 +107,13 @@ impl Sql {
                  ORDER BY input.position"
             ),
             holder: format!("SELECT lease_ticket FROM {t} WHERE key = $1 AND lease_until > {NOW}"),
+            // Only a lease still held moves; a lease-only row's expiry follows its lease, so
+            // the sweep removes it if its holder dies.
+            renew: format!(
+                "UPDATE {t} SET lease_until = {NOW} + $4,
+                     expires_at = CASE WHEN value IS NULL THEN {NOW} + $4 ELSE expires_at END
+                 WHERE key = $1 AND lease_ticket = $2 AND lease_nonce = $3 AND lease_until > {NOW}"
+            ),
             commit_write: format!(
                 "UPDATE {t} SET value = $4, expires_at = {NOW} + $5,
                      lease_ticket = NULL, lease_nonce = NULL, lease_until = NULL
@@ -208,6 +216,7 @@ pub(super) enum Query {
     Lock,
     TakeMany,
     Holder,
+    Renew,
     CommitWrite,
     CommitDelete,
     CommitKeep,
@@ -219,7 +228,7 @@ impl Query {
     /// Every query, in the order of declaration (the order of a connection's prepared
     /// statements).
     #[cfg(test)]
-    pub(super) const ALL: [Query; 12] = [
+    pub(super) const ALL: [Query; 13] = [
         Query::Read,
         Query::Write,
         Query::Delete,
@@ -227,6 +236,7 @@ impl Query {
         Query::Lock,
         Query::TakeMany,
         Query::Holder,
+        Query::Renew,
         Query::CommitWrite,
         Query::CommitDelete,
         Query::CommitKeep,
@@ -240,7 +250,7 @@ impl Query {
             Query::Read | Query::Delete | Query::Holder => &[Type::TEXT],
             Query::Write => &[Type::TEXT, Type::BYTEA, Type::INT8],
             Query::Touch => &[Type::TEXT, Type::INT8],
-            Query::Lock => &[Type::TEXT, Type::INT8, Type::INT8, Type::INT8],
+            Query::Lock | Query::Renew => &[Type::TEXT, Type::INT8, Type::INT8, Type::INT8],
             Query::TakeMany => &[
                 Type::TEXT_ARRAY,
                 Type::INT8_ARRAY,
@@ -274,6 +284,7 @@ impl Sql {
             Query::Lock => &self.lock,
             Query::TakeMany => &self.take_many,
             Query::Holder => &self.holder,
+            Query::Renew => &self.renew,
             Query::CommitWrite => &self.commit_write,
             Query::CommitDelete => &self.commit_delete,
             Query::CommitKeep => &self.commit_keep,

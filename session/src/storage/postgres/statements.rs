@@ -39,6 +39,7 @@ impl Statements {
             lock: Lock,
             take_many: TakeMany,
             holder: Holder,
+            renew: Renew,
             commit_write: CommitWrite,
             commit_delete: CommitDelete,
             commit_keep: CommitKeep,

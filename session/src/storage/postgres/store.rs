@@ -6,11 +6,11 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
-use crate::storage::Change;
+use crate::storage::{Change, Lease};
 
 use super::connections::{Connections, Using};
 use super::errors::pg_error;
-use super::sql::{Query, Sql, ms};
+use super::sql::{Query, Sql, ms, to_db};
 
 /// What every clone of a [`PostgresStorage`](super::PostgresStorage) shares: the connections,
 /// the statements' text and the table's name.
@@ -124,6 +124,23 @@ impl Store {
             Change::Write(value, ttl) => self.write(key, value, ttl).await,
             Change::Delete => self.delete(key).await,
         }
+    }
+
+    /// Moves the end of `lease` on `key` to `duration` from now, if it is still held.
+    pub(super) async fn renew(
+        &self,
+        key: &str,
+        lease: Lease,
+        duration: Duration,
+    ) -> Result<bool, StorageError> {
+        let params: [&(dyn ToSql + Sync); 4] = [
+            &key,
+            &to_db(lease.ticket),
+            &to_db(lease.nonce),
+            &ms(duration),
+        ];
+        let renewed = self.execute(StorageOp::Lock, Query::Renew, &params).await?;
+        Ok(renewed == 1)
     }
 
     /// Deletes every expired row that no update holds a lease on, on a connection of its own

@@ -119,6 +119,7 @@ mod link;
 mod pipelined;
 mod plain;
 mod protocol;
+mod renew;
 mod reply;
 mod resend;
 mod resp;
@@ -628,6 +629,15 @@ impl Storage for RedisStorage {
             )),
             Err(failure) => Err(failure_error(StorageOp::Commit, failure)),
         }
+    }
+
+    async fn renew_lease(
+        &self,
+        key: &str,
+        lease: Lease,
+        duration: Duration,
+    ) -> Result<bool, StorageError> {
+        self.renew(key, lease, duration).await
     }
 
     fn shares_across_processes(&self) -> bool {
