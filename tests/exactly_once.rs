@@ -350,3 +350,92 @@ async fn remembering_no_updates_stores_the_bare_payload() {
     let bytes = store.read("tally:-9").await.unwrap().unwrap();
     assert_eq!(bytes, br#"{"count":2}"#);
 }
+
+/// A bot that counts each message and answers with the count through
+/// `reply_after_commit`, recording every answer delivered as (update id, text).
+fn answering_bot(
+    store: Arc<dyn Storage>,
+    answers: Arc<std::sync::Mutex<Vec<(i64, String)>>>,
+) -> Composer {
+    Composer::new()
+        .with(Tally::middleware(store))
+        .handler(move |ctx: Context| {
+            let answers = Arc::clone(&answers);
+            async move {
+                let count = {
+                    let mut tally = ctx.tally()?;
+                    tally.count += 1;
+                    tally.count
+                };
+                let update_id = ctx.update_id().unwrap_or_default();
+                ctx.reply_after_commit(format!("#{count}"), move |text: String| async move {
+                    answers.lock().unwrap().push((update_id, text));
+                });
+                Ok(())
+            }
+        })
+}
+
+/// A whole `getUpdates` batch of 100 updates of one chat delivered again, twice, and then in
+/// another order: nothing counted twice, and every redelivery answered with its first answer.
+#[tokio::test]
+async fn a_whole_batch_delivered_again_counts_once_and_answers_the_same() {
+    let store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let bot = answering_bot(Arc::clone(&store), Arc::clone(&answers));
+    let chat = 77;
+    for id in 6001..=6100 {
+        bot.handle_update(message(id, chat, 7, "hi")).await.unwrap();
+    }
+    let first: Vec<(i64, String)> = answers.lock().unwrap().clone();
+    assert_eq!(first.len(), 100);
+    for round in 0..2 {
+        answers.lock().unwrap().clear();
+        for id in 6001..=6100 {
+            bot.handle_update(message(id, chat, 7, "hi")).await.unwrap();
+        }
+        assert_eq!(
+            *answers.lock().unwrap(),
+            first,
+            "round {round}: the same answers again"
+        );
+    }
+    // 6003, 6001, 6002 again, out of order (the webhook case): #3, #1, #2.
+    answers.lock().unwrap().clear();
+    for id in [6003, 6001, 6002] {
+        bot.handle_update(message(id, chat, 7, "hi")).await.unwrap();
+    }
+    let again: Vec<String> = answers
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, text)| text.clone())
+        .collect();
+    assert_eq!(again, ["#3", "#1", "#2"]);
+    assert_eq!(count(&*store, chat).await, 100);
+    // A new update still counts.
+    bot.handle_update(message(6101, chat, 7, "hi"))
+        .await
+        .unwrap();
+    assert_eq!(count(&*store, chat).await, 101);
+}
+
+/// Once the source confirms an offset, sessions forget the ids below it at their next change.
+#[tokio::test]
+async fn confirmed_updates_are_forgotten() {
+    let store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let bot = answering_bot(Arc::clone(&store), answers);
+    for id in 1..=50 {
+        bot.handle_update(message(id, 5, 7, "hi")).await.unwrap();
+    }
+    bot.confirm_delivered(45);
+    bot.handle_update(message(51, 5, 7, "hi")).await.unwrap();
+    let bytes = store.read("tally:5").await.unwrap().unwrap();
+    let stored = StoredBytes::parse(&bytes);
+    assert_eq!(stored.remembered_updates(), [51, 50, 49, 48, 47, 46]);
+    assert_eq!(stored.kept_replies(51), Some(vec![&br##""#51""##[..]]));
+    // A confirmed id is never delivered again; one above the offset is still recognized.
+    bot.handle_update(message(47, 5, 7, "hi")).await.unwrap();
+    assert_eq!(count(&*store, 5).await, 51);
+}

@@ -2,25 +2,23 @@
 //! (`getUpdates`): every update handled or given up before the batch is confirmed, the updates
 //! of one chat in order, and a failure that may pass retried instead of confirmed.
 //!
-//! Updates are put in lanes, one per chat (or per user, for updates without a chat), and the
-//! lanes run side by side, at most `max_in_flight` updates at once. An update that fails for a
-//! reason that may pass (a store unreachable, a lease lost, a key busy) is run again after a
-//! pause that doubles up to [`BatchOptions::max_pause`], for at most
-//! [`BatchOptions::retry_for`]; its lane waits (later updates of the chat must not overtake
-//! it), the other lanes go on, and a lane that pauses holds no place among the `max_in_flight`.
+//! Updates start in the order given, at most `max_in_flight` at once, except that an update
+//! waits while an earlier one of the same chat (or user, for updates without a chat) is running
+//! or waiting to be tried again: with one in flight, the batch runs in its order. An update
+//! that fails for a reason that may pass (a store unreachable, a lease lost, a key busy) is tried
+//! again after a pause that doubles up to [`BatchOptions::max_pause`], for at most
+//! [`BatchOptions::retry_for`]; meanwhile its chat's later updates wait and the other chats go on.
 //! An update still failing after that is logged, counted as failed and left to the caller.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::composer::Composer;
 use crate::composer::runner::catch_panic;
+use crate::composer::{Composer, Delivery};
 use crate::error::HandlerError;
 use crate::ids::SessionKeys;
 
@@ -89,104 +87,113 @@ impl Composer {
     where
         U: SessionKeys + Clone + Send + Sync + 'static,
     {
-        let mut lanes: Vec<Vec<U>> = Vec::new();
-        let mut lane_of: HashMap<(u8, i64), usize> = HashMap::new();
-        for update in updates {
+        let mut lanes: HashMap<(u8, i64), usize> = HashMap::new();
+        let mut entries: Vec<Entry<U>> = Vec::with_capacity(updates.len());
+        for (index, update) in updates.into_iter().enumerate() {
             let ids = update.session_ids();
             let lane = match (ids.chat, ids.user) {
                 (Some(chat), _) => Some((0, chat)),
                 (None, Some(user)) => Some((1, user)),
                 (None, None) => None,
             };
-            match lane.and_then(|lane| lane_of.get(&lane).copied()) {
-                Some(at) => lanes[at].push(update),
-                None => {
-                    if let Some(lane) = lane {
-                        lane_of.insert(lane, lanes.len());
-                    }
-                    lanes.push(vec![update]);
-                }
-            }
+            let next_lane = lanes.len();
+            let lane = match lane {
+                Some(lane) => *lanes.entry(lane).or_insert(next_lane),
+                // No ids: a lane of its own, numbered past every shared one.
+                None => usize::MAX - index,
+            };
+            entries.push(Entry {
+                update,
+                lane,
+                state: State::Waiting {
+                    ready_at: Instant::now(),
+                },
+                started: None,
+                pause: options.first_pause,
+                attempt: 1,
+            });
         }
-        let places = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
-        let mut running = JoinSet::new();
-        for lane in lanes {
-            let (bot, places) = (self.clone(), Arc::clone(&places));
-            running.spawn(async move { bot.handle_lane(lane, &places, options).await });
-        }
+        let max_in_flight = options.max_in_flight.max(1);
         let mut report = BatchReport::default();
-        while let Some(done) = running.join_next().await {
-            match done {
-                Ok(lane) => {
-                    report.handled += lane.handled;
-                    report.redelivered += lane.redelivered;
-                    report.retries += lane.retries;
-                    report.failed.extend(lane.failed);
-                }
-                // Only when the runtime shuts down: the lane's updates did not all finish.
-                Err(err) => report
-                    .failed
-                    .push((None, format!("a lane of the batch stopped: {err}").into())),
+        let mut running: JoinSet<(usize, Result<Delivery, HandlerError>)> = JoinSet::new();
+        loop {
+            let now = Instant::now();
+            while running.len() < max_in_flight {
+                let Some(index) = next_ready(&entries, now) else {
+                    break;
+                };
+                let entry = &mut entries[index];
+                entry.state = State::Running;
+                entry.started.get_or_insert(now);
+                let (bot, update) = (self.clone(), entry.update.clone());
+                running
+                    .spawn(async move { (index, catch_panic(bot.handle_delivery(update)).await) });
             }
-        }
-        report
-    }
-
-    async fn handle_lane<U>(
-        &self,
-        lane: Vec<U>,
-        places: &Semaphore,
-        options: BatchOptions,
-    ) -> BatchReport
-    where
-        U: SessionKeys + Clone + Send + Sync + 'static,
-    {
-        let mut report = BatchReport::default();
-        for update in lane {
-            let update_id = update.update_id();
-            let started = Instant::now();
-            let mut pause = options.first_pause;
-            let mut attempt = 1u32;
-            loop {
-                let delivery = {
-                    // Never closed, so acquiring only waits for a place.
-                    let _place = places.acquire().await;
-                    catch_panic(self.handle_delivery(update.clone())).await
-                };
-                let (result, retryable, redelivery) = match delivery {
-                    Ok(delivery) => (delivery.result, delivery.retryable, delivery.redelivery),
-                    Err(panicked) => (Err(panicked), false, false),
-                };
-                match result {
-                    Ok(()) => {
-                        report.handled += 1;
-                        report.redelivered += u64::from(redelivery);
-                        break;
-                    }
-                    Err(err) if retryable && started.elapsed() + pause <= options.retry_for => {
-                        tracing::warn!(
-                            update_id,
-                            attempt,
-                            wait = ?pause,
-                            error = %err,
-                            "an update failed for a reason that may pass; trying it again"
-                        );
-                        report.retries += 1;
-                        attempt += 1;
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(options.max_pause);
-                    }
-                    Err(err) => {
-                        tracing::warn!(
-                            update_id,
-                            attempts = attempt,
-                            retryable,
-                            error = %err,
-                            "an update failed and is given up"
-                        );
-                        report.failed.push((update_id, err));
-                        break;
-                    }
+            let earliest = earliest_wait(&entries);
+            let done = match (running.is_empty(), earliest) {
+                (true, None) => break,
+                (true, Some(ready_at)) => {
+                    tokio::time::sleep_until(ready_at).await;
+                    continue;
+                }
+                (false, None) => running.join_next().await,
+                (false, Some(ready_at)) => tokio::select! {
+                    done = running.join_next() => done,
+                    () = tokio::time::sleep_until(ready_at) => continue,
+                },
+            };
+            let Some(done) = done else { continue };
+            let (index, delivery) = match done {
+                Ok(done) => done,
+                // Only when the runtime shuts down: the batch cannot finish.
+                Err(err) => {
+                    report.failed.push((
+                        None,
+                        format!("an update of the batch stopped: {err}").into(),
+                    ));
+                    continue;
+                }
+            };
+            let entry = &mut entries[index];
+            let update_id = entry.update.update_id();
+            let (result, retryable, redelivery) = match delivery {
+                Ok(delivery) => (delivery.result, delivery.retryable, delivery.redelivery),
+                Err(panicked) => (Err(panicked), false, false),
+            };
+            let elapsed = entry
+                .started
+                .map_or(Duration::ZERO, |started| started.elapsed());
+            match result {
+                Ok(()) => {
+                    report.handled += 1;
+                    report.redelivered += u64::from(redelivery);
+                    entry.state = State::Done;
+                }
+                Err(err) if retryable && elapsed + entry.pause <= options.retry_for => {
+                    tracing::warn!(
+                        update_id,
+                        attempt = entry.attempt,
+                        wait = ?entry.pause,
+                        error = %err,
+                        "an update failed for a reason that may pass; trying it again"
+                    );
+                    report.retries += 1;
+                    entry.attempt += 1;
+                    entry.state = State::Waiting {
+                        ready_at: Instant::now() + entry.pause,
+                    };
+                    entry.pause = (entry.pause * 2).min(options.max_pause);
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        update_id,
+                        attempts = entry.attempt,
+                        retryable,
+                        error = %err,
+                        "an update failed and is given up"
+                    );
+                    report.failed.push((update_id, err));
+                    entry.state = State::Done;
                 }
             }
         }
@@ -194,12 +201,67 @@ impl Composer {
     }
 }
 
+/// One update of a batch.
+struct Entry<U> {
+    update: U,
+    /// Updates of one lane (chat, or user) run one after another, in order.
+    lane: usize,
+    state: State,
+    /// When it first started.
+    started: Option<Instant>,
+    /// The pause before the next try, should this one fail for a reason that may pass.
+    pause: Duration,
+    attempt: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Waiting { ready_at: Instant },
+    Running,
+    Done,
+}
+
+/// When the next update that waits at the head of its lane (its chat's earlier updates done)
+/// may start.
+fn earliest_wait<U>(entries: &[Entry<U>]) -> Option<Instant> {
+    let mut lanes_ahead: Vec<usize> = Vec::new();
+    let mut earliest: Option<Instant> = None;
+    for entry in entries {
+        if matches!(entry.state, State::Done) || lanes_ahead.contains(&entry.lane) {
+            continue;
+        }
+        lanes_ahead.push(entry.lane);
+        if let State::Waiting { ready_at } = entry.state {
+            earliest = Some(earliest.map_or(ready_at, |earliest| earliest.min(ready_at)));
+        }
+    }
+    earliest
+}
+
+/// The first update, in batch order, that may start now: ready, and no earlier update of its
+/// lane still running or waiting.
+fn next_ready<U>(entries: &[Entry<U>], now: Instant) -> Option<usize> {
+    let mut lanes_ahead: Vec<usize> = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        match entry.state {
+            State::Done => continue,
+            State::Waiting { ready_at }
+                if ready_at <= now && !lanes_ahead.contains(&entry.lane) =>
+            {
+                return Some(index);
+            }
+            State::Waiting { .. } | State::Running => lanes_ahead.push(entry.lane),
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Context;
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
 
     fn update(id: i64, chat: i64) -> crate::Update {
         serde_json::from_value(serde_json::json!({
@@ -246,6 +308,36 @@ mod tests {
             sorted.sort_unstable();
             assert_eq!(ids, sorted, "chat {chat} in order");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_at_a_time_keeps_the_batch_order_and_a_failing_chat_does_not_hold_the_others() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let failures = Arc::new(AtomicU32::new(0));
+        let (log, failing) = (Arc::clone(&seen), Arc::clone(&failures));
+        let bot = Composer::new().handler(move |ctx: Context| {
+            let (log, failing) = (Arc::clone(&log), Arc::clone(&failing));
+            async move {
+                let id = ctx.update_id().unwrap_or_default();
+                // Update 2 (chat 20) fails twice, as with its store down.
+                if id == 2 && failing.fetch_add(1, Ordering::SeqCst) < 2 {
+                    ctx.fail_retryably();
+                    return Err("the store is down".into());
+                }
+                log.lock().unwrap().push(id);
+                Ok(())
+            }
+        });
+        let chats = [10, 20, 30, 20, 10, 30];
+        let batch: Vec<_> = chats
+            .iter()
+            .enumerate()
+            .map(|(i, &chat)| update(i as i64 + 1, chat))
+            .collect();
+        let report = bot.handle_batch(batch, BatchOptions::default()).await;
+        assert_eq!((report.handled, report.retries), (6, 2));
+        // Chat 20's updates (2 and 4) wait for 2's retries; the others go on in order.
+        assert_eq!(*seen.lock().unwrap(), [1, 3, 5, 6, 2, 4]);
     }
 
     #[tokio::test(start_paused = true)]
