@@ -49,7 +49,7 @@ struct Inner<U: ?Sized> {
     confirmed: i64,
     ticket: u64,
     /// The key this update last gave up on, to wait for before it runs again.
-    lost: Mutex<LostRace>,
+    lost: Mutex<Option<Box<LostRace>>>,
     /// A store failed in a way that may pass (unreachable, a lease lost, a key busy too
     /// long), in any attempt: the update can be delivered again later.
     failed_retryably: AtomicBool,
@@ -70,8 +70,6 @@ struct Attempt {
     finished: AtomicBool,
     /// A session this attempt loaded had already stored this update's effect.
     redelivery: AtomicBool,
-    /// The replies the first delivery of this update kept, when it is a redelivery.
-    redelivered_replies: OnceLock<Vec<u8>>,
     /// Whether `outbox.replies` holds anything, read at every write-back without the lock.
     keeps_replies: AtomicBool,
     slots: SlotTable,
@@ -82,11 +80,20 @@ struct Attempt {
 #[derive(Default)]
 struct Outbox {
     effects: Vec<Effect>,
+    /// Boxed: most updates keep no reply, and every update pays for the context's size.
+    replies: Option<Box<Replies>>,
+}
+
+/// The replies of one attempt at an update.
+#[derive(Default)]
+struct Replies {
     /// The encoded replies of [`Context::reply_after_commit`], each a varint length and its
     /// bytes (length 0: a reply that could not be encoded and is not kept).
-    replies: Vec<u8>,
+    kept: Vec<u8>,
     /// How many replies were kept.
-    kept: usize,
+    count: usize,
+    /// The replies the first delivery kept, when this update is a redelivery.
+    redelivered: Option<Vec<u8>>,
 }
 
 /// The most bytes of replies one update keeps with its id; a redelivery of an update whose
@@ -130,7 +137,6 @@ impl Attempt {
             lost_race: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             redelivery: AtomicBool::new(false),
-            redelivered_replies: OnceLock::new(),
             keeps_replies: AtomicBool::new(false),
             slots: SlotTable::new(session_types),
             outbox: Mutex::new(Outbox::default()),
@@ -204,7 +210,7 @@ impl Context {
             update_id: update.update_id(),
             confirmed,
             ticket,
-            lost: Mutex::new(LostRace::default()),
+            lost: Mutex::new(None),
             failed_retryably: AtomicBool::new(false),
             redelivered: AtomicBool::new(false),
             first: Attempt::new(session_types),
@@ -292,7 +298,11 @@ impl Context {
     /// Marks the update a redelivery, with the replies its first delivery kept.
     pub(crate) fn mark_redelivery(&self, replies: &[u8]) {
         let attempt = self.attempt();
-        attempt.redelivered_replies.get_or_init(|| replies.to_vec());
+        {
+            let mut outbox = lock(&attempt.outbox);
+            let kept = outbox.replies.get_or_insert_with(Box::default);
+            kept.redelivered.get_or_insert_with(|| replies.to_vec());
+        }
         attempt.redelivery.store(true, Ordering::Release);
         self.inner.redelivered.store(true, Ordering::Release);
     }
@@ -328,7 +338,13 @@ impl Context {
         if !attempt.keeps_replies.load(Ordering::Acquire) {
             return with(&[]);
         }
-        with(&lock(&attempt.outbox).replies)
+        let outbox = lock(&attempt.outbox);
+        with(
+            outbox
+                .replies
+                .as_ref()
+                .map_or(&[][..], |replies| &replies.kept),
+        )
     }
 
     /// Delivers `reply` once this update's sessions are stored, and keeps it with the update's
@@ -367,12 +383,13 @@ impl Context {
         let attempt = self.attempt();
         let index = {
             let mut outbox = lock(&attempt.outbox);
-            let index = outbox.kept;
-            outbox.kept += 1;
+            let replies = outbox.replies.get_or_insert_with(Box::default);
+            let index = replies.count;
+            replies.count += 1;
             match serde_json::to_vec(&reply) {
-                Ok(bytes) if outbox.replies.len() + bytes.len() < MAX_KEPT_REPLIES => {
-                    write_varint(bytes.len() as u64, &mut outbox.replies);
-                    outbox.replies.extend_from_slice(&bytes);
+                Ok(bytes) if replies.kept.len() + bytes.len() < MAX_KEPT_REPLIES => {
+                    write_varint(bytes.len() as u64, &mut replies.kept);
+                    replies.kept.extend_from_slice(&bytes);
                 }
                 Ok(_) => {
                     tracing::warn!(
@@ -380,7 +397,7 @@ impl Context {
                         "the update's replies are over 16 KiB; this one is sent but not kept, so a \
                          redelivery of the update will not send it again"
                     );
-                    outbox.replies.push(0);
+                    replies.kept.push(0);
                 }
                 Err(err) => {
                     tracing::warn!(
@@ -388,7 +405,7 @@ impl Context {
                         error = %err,
                         "a reply could not be encoded as JSON to keep it; it is sent but not kept"
                     );
-                    outbox.replies.push(0);
+                    replies.kept.push(0);
                 }
             }
             attempt.keeps_replies.store(true, Ordering::Release);
@@ -419,7 +436,8 @@ impl Context {
 
     /// The `index`th reply the first delivery of this update kept, decoded.
     fn redelivered_reply<R: DeserializeOwned>(&self, index: usize) -> Option<R> {
-        let mut rest = self.attempt().redelivered_replies.get()?.as_slice();
+        let outbox = lock(&self.attempt().outbox);
+        let mut rest = outbox.replies.as_ref()?.redelivered.as_deref()?;
         for position in 0.. {
             let (len, used) = read_varint(rest)?;
             let end = used.checked_add(usize::try_from(len).ok()?)?;
@@ -501,6 +519,7 @@ impl Context {
     ) {
         self.attempt().lost_race.store(true, Ordering::Release);
         let mut lost = lock(&self.inner.lost);
+        let lost = lost.get_or_insert_with(Box::default);
         lost.blocker = blocker;
         lost.session = session;
         key.clone_into(&mut lost.key);
@@ -509,8 +528,10 @@ impl Context {
 
     /// The session, key and holder of the last race this update lost.
     pub(crate) fn last_lost_race(&self) -> (&'static str, String, Option<u64>) {
-        let lost = lock(&self.inner.lost);
-        (lost.session, lost.key.clone(), lost.holder_ticket)
+        match &*lock(&self.inner.lost) {
+            Some(lost) => (lost.session, lost.key.clone(), lost.holder_ticket),
+            None => ("", String::new(), None),
+        }
     }
 
     /// Whether this attempt lost a wait-die race (see [`Context::lost_race`]).
@@ -520,7 +541,9 @@ impl Context {
 
     /// Waits until the key this update last gave up on is free; `false` if there is none.
     pub(crate) async fn wait_for_blocker(&self) -> bool {
-        let blocker = lock(&self.inner.lost).blocker.take();
+        let blocker = lock(&self.inner.lost)
+            .as_mut()
+            .and_then(|lost| lost.blocker.take());
         match blocker {
             Some(blocker) => {
                 blocker.wait().await;
