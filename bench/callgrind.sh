@@ -3,20 +3,29 @@
 # (repeatable on noisy machines, unlike wall time), and, when W-update, W0, W1-limit and W1
 # are all measured, the session middleware's overhead against a bot's floor:
 # W1 / (W0 + W1-limit - W-update) (BENCH.md). Usage: bench/callgrind.sh [WORKLOAD ...];
-# keeps the profiles in target/callgrind/ for callgrind_annotate.
+# keeps the profiles in callgrind/ under cargo's target directory (CARGO_TARGET_DIR, or
+# target/) for callgrind_annotate.
 set -eu
+# A relative CARGO_TARGET_DIR names a folder under the directory the script was started from.
+case "${CARGO_TARGET_DIR:-/}" in
+    /*) ;;
+    *) CARGO_TARGET_DIR="$PWD/$CARGO_TARGET_DIR" && export CARGO_TARGET_DIR ;;
+esac
 cd "$(dirname "$0")/.."
 cargo build --release -p bot-session-bench
-mkdir -p target/callgrind
+# Where that build went, as cargo resolves it (CARGO_TARGET_DIR, a config's target-dir).
+target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bench="$target/release/bot-session-bench"
+mkdir -p "$target/callgrind"
 n=200000
 figures=""
 for w in "${@:-W-update W0 W1-limit W1 W2}"; do
     for one in $w; do
-        out="target/callgrind/$one.out"
+        out="$target/callgrind/$one.out"
         valgrind --tool=callgrind --callgrind-out-file="$out" \
-            target/release/bot-session-bench profile "$one" 2>/dev/null
+            "$bench" profile "$one" 2>/dev/null
         total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-        allocations=$(BENCH_COUNT_ALLOCATIONS=1 target/release/bot-session-bench profile "$one" 2>&1 | sed -n 's/.*allocations=//p')
+        allocations=$(BENCH_COUNT_ALLOCATIONS=1 "$bench" profile "$one" 2>&1 | sed -n 's/.*allocations=//p')
         echo "$one instructions_per_update=$((total / n)) allocations_per_update=$((allocations / n)) profile=$out"
         figures="$figures $one=$total"
     done

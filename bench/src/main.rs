@@ -1,10 +1,14 @@
 //! The benchmark of shared/BENCH.md.
 //!
-//! `cargo run --release -p bot-session-bench -- [WORKLOAD ...]` runs the named workloads (all
-//! of them without arguments) three times each and prints one line per configuration and
-//! workload, `bot-session W1 updates_per_s=... key=value ...`, every figure the median of the
-//! three runs. A run whose result does not verify (a wrong sum) fails the benchmark.
+//! `cargo run --release -p bot-session-bench -- [--runs N] [WORKLOAD ...]` runs the named
+//! workloads (all of them without arguments) three times (or N) each and prints one line per
+//! configuration and workload, `bot-session W1 updates_per_s=... key=value ...`, every figure
+//! the median of the runs. A run whose result does not verify (a wrong sum) fails the
+//! benchmark.
 
+#[cfg(feature = "teloxide")]
+mod bots;
+mod chats;
 mod report;
 mod round_trips;
 mod stream;
@@ -13,16 +17,22 @@ mod workloads;
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use report::{Figures, line, median, median_of};
+use report::{Figures, line, line_of, median, median_of};
 use workloads::common::Result;
 use workloads::stores::{self, Backend};
-use workloads::{concurrency, counter, dispatch, end_to_end, lazy, updates};
+use workloads::{concurrency, counter, dispatch, end_to_end, floor, lazy, updates};
 
 #[global_allocator]
 static ALLOC: sys::CountingAlloc = sys::CountingAlloc;
 
-const RUNS: usize = 3;
+/// Runs of each workload: 3, or `--runs N` (bench/as-bots-run.sh alternates single runs).
+static RUNS: AtomicUsize = AtomicUsize::new(3);
+
+fn runs() -> usize {
+    RUNS.load(Ordering::Relaxed)
+}
 
 /// Every workload, in the order they run.
 const WORKLOADS: &[&str] = &[
@@ -42,10 +52,27 @@ const WORKLOADS: &[&str] = &[
     "W4c-sqlite",
     "W5",
     "W5c",
+    "RTT",
+    "T-seq",
+    "T-64",
 ];
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--runs") {
+        match args
+            .get(at + 1)
+            .and_then(|n| n.parse().ok())
+            .filter(|&n| n > 0)
+        {
+            Some(n) => RUNS.store(n, Ordering::Relaxed),
+            None => {
+                eprintln!("--runs takes a number of runs, at least 1");
+                return ExitCode::FAILURE;
+            }
+        }
+        args.drain(at..at + 2);
+    }
     if args.first().map(String::as_str) == Some("profile") {
         return match profile(args.get(1).map(String::as_str).unwrap_or("W1")) {
             Ok(()) => ExitCode::SUCCESS,
@@ -57,7 +84,7 @@ fn main() -> ExitCode {
     }
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!(
-            "usage: cargo run --release -p bot-session-bench -- [WORKLOAD ...]\nworkloads: {}",
+            "usage: cargo run --release -p bot-session-bench -- [--runs N] [WORKLOAD ...]\nworkloads: {}",
             WORKLOADS.join(" ")
         );
         return ExitCode::SUCCESS;
@@ -111,6 +138,58 @@ fn run(selected: &dyn Fn(&str) -> bool) -> Result<()> {
         let workload = end_to_end::workload(in_flight);
         if selected(workload) {
             print(workload, &repeat(|| end_to_end::run_once(in_flight))?);
+        }
+    }
+    if selected("RTT") {
+        round_trip_floors()?;
+    }
+    as_bots_run(selected)
+}
+
+/// RTT: each server's round-trip floor, `round_trips_per_s` first.
+fn round_trip_floors() -> Result<()> {
+    for backend in [Backend::Redis, Backend::Postgres] {
+        if let Some(reason) = backend.unavailable() {
+            println!("bot-session RTT skipped for {}: {reason}", backend.name());
+            continue;
+        }
+        let figures = repeat(|| floor::run_once(backend))?;
+        println!("{}", line_of("RTT", "round_trips_per_s", &figures));
+    }
+    Ok(())
+}
+
+/// T-seq and T-64 on every store (feature `teloxide`).
+#[cfg(feature = "teloxide")]
+fn as_bots_run(selected: &dyn Fn(&str) -> bool) -> Result<()> {
+    use workloads::as_bots;
+    for workload in bots::Workload::ALL {
+        if !selected(workload.name()) {
+            continue;
+        }
+        for store in as_bots::STORES {
+            if let Some(reason) = store.unavailable() {
+                println!(
+                    "bot-session {} skipped for {}: {reason}",
+                    workload.name(),
+                    store.name()
+                );
+                continue;
+            }
+            print(
+                workload.name(),
+                &repeat(|| as_bots::run_once(store, workload))?,
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "teloxide"))]
+fn as_bots_run(selected: &dyn Fn(&str) -> bool) -> Result<()> {
+    for workload in ["T-seq", "T-64"] {
+        if selected(workload) {
+            println!("bot-session {workload} skipped: build the bench with --features teloxide");
         }
     }
     Ok(())
@@ -171,7 +250,7 @@ fn counter_pair(with_w1: bool) -> Result<()> {
     let mut limit_runs = Vec::new();
     let mut w1_runs = Vec::new();
     let mut ratios = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         let limit = counter::limit_once()?;
         if with_w1 {
             sys::reset_peak_rss();
@@ -227,9 +306,9 @@ fn profile(workload: &str) -> Result<()> {
     outcome
 }
 
-/// Runs a workload [`RUNS`] times and takes the median of each figure.
+/// Runs a workload [`runs`] times and takes the median of each figure.
 fn repeat(mut once: impl FnMut() -> Result<Figures>) -> Result<Figures> {
-    let runs = (0..RUNS).map(|_| once()).collect::<Result<Vec<_>>>()?;
+    let runs = (0..runs()).map(|_| once()).collect::<Result<Vec<_>>>()?;
     Ok(median_of(&runs))
 }
 

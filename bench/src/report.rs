@@ -63,8 +63,13 @@ pub fn median_of(runs: &[Figures]) -> Figures {
 
 /// `bot-session W1 updates_per_s=... key=value ...`
 pub fn line(workload: &str, figures: &Figures) -> String {
+    line_of(workload, "updates_per_s", figures)
+}
+
+/// [`line`] with `rate` naming the first figure (`round_trips_per_s` for RTT).
+pub fn line_of(workload: &str, rate: &str, figures: &Figures) -> String {
     let mut out = format!(
-        "bot-session {workload} updates_per_s={}",
+        "bot-session {workload} {rate}={}",
         format_number(figures.updates_per_s.round())
     );
     for (key, value) in &figures.numbers {

@@ -94,6 +94,18 @@ pub fn distinct_chats(indices: &[u32]) -> u64 {
     indices.iter().filter(|&&c| seen.insert(c)).count() as u64
 }
 
+/// The workers of [`multi_thread_runtime`]: tokio's default on these 2-core machines.
+pub const WORKERS: usize = 2;
+
+/// tokio's multi-thread runtime as `#[tokio::main]` builds it on these machines.
+pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 pub fn current_thread_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

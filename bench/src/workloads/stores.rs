@@ -77,8 +77,8 @@ impl Backend {
 }
 
 /// One opened store, and what is needed to clean up after it.
-struct Opened {
-    store: Arc<dyn Storage>,
+pub struct Opened {
+    pub store: Arc<dyn Storage>,
     server_cpus: String,
     /// The server's processes, when it is local and they are known.
     server: ServerProcesses,
@@ -147,8 +147,8 @@ fn parent_of(pid: &str) -> Option<String> {
 }
 
 /// Opens the store of `backend` in the namespace `space` (a Redis key prefix, a PostgreSQL
-/// table, an SQLite file), emptied of the keys the workload uses.
-async fn open(backend: Backend, space: &str) -> Result<Opened> {
+/// table, an SQLite file), emptied of the counters of chats `0..chats`.
+pub async fn open(backend: Backend, space: &str, chats: u32) -> Result<Opened> {
     let opened = match backend {
         Backend::Redis => {
             let url = std::env::var("BOT_SESSION_REDIS_URL")?;
@@ -165,15 +165,7 @@ async fn open(backend: Backend, space: &str) -> Result<Opened> {
             }
         }
         Backend::Postgres => {
-            // Plain TCP on loopback, as W4 measures Redis: the test server also offers TLS,
-            // which the default `sslmode=prefer` would take.
-            let url = std::env::var("BOT_SESSION_POSTGRES_URL")?;
-            let url = if url.contains("sslmode=") {
-                url
-            } else {
-                let separator = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{separator}sslmode=disable")
-            };
+            let url = plain_postgres_url()?;
             let store = bot_session::PostgresStorage::builder(&url)
                 .table(space.replace('-', "_"))
                 .connect()
@@ -200,20 +192,33 @@ async fn open(backend: Backend, space: &str) -> Result<Opened> {
             }
         }
     };
-    clear(&*opened.store).await?;
+    clear(&*opened.store, chats).await?;
     Ok(opened)
 }
 
-async fn clear(store: &dyn Storage) -> Result<()> {
-    for chat in 0..K as u32 {
+/// `BOT_SESSION_POSTGRES_URL`, over plain TCP unless it says otherwise, as W4 measures Redis:
+/// the test server also offers TLS, which the default `sslmode=prefer` would take.
+pub fn plain_postgres_url() -> Result<String> {
+    let url = std::env::var("BOT_SESSION_POSTGRES_URL")?;
+    Ok(if url.contains("sslmode=") {
+        url
+    } else {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}sslmode=disable")
+    })
+}
+
+async fn clear(store: &dyn Storage, chats: u32) -> Result<()> {
+    for chat in 0..chats {
         let key = format!("{}:{}", Counter::PREFIX, stream::chat_id(chat));
         store.delete(&key).await?;
     }
     Ok(())
 }
 
-async fn close(opened: Opened) -> Result<()> {
-    clear(&*opened.store).await?;
+/// Deletes the counters of chats `0..chats` and closes the store.
+pub async fn close(opened: Opened, chats: u32) -> Result<()> {
+    clear(&*opened.store, chats).await?;
     drop(opened.store);
     if let Some(path) = opened.sqlite_file {
         remove_sqlite(&path);
@@ -256,11 +261,11 @@ async fn timed(backend: Backend, in_flight: usize) -> Result<Figures> {
     };
     let indices: &'static [u32] = indices.leak();
 
-    let warm = open(backend, "bot-session-bench-warm").await?;
+    let warm = open(backend, "bot-session-bench-warm", K as u32).await?;
     run(bot(Arc::clone(&warm.store)), &indices[..warm_up_len(N)]).await?;
-    close(warm).await?;
+    close(warm, K as u32).await?;
 
-    let opened = open(backend, "bot-session-bench").await?;
+    let opened = open(backend, "bot-session-bench", K as u32).await?;
     let counted = RoundTrips::wrap(Arc::clone(&opened.store), Default::default());
     let (client_before, server_before) = (sys::process_cpu_time(), opened.server.cpu_by_process());
     let elapsed = run(bot(counted.clone()), indices).await?;
@@ -278,7 +283,7 @@ async fn timed(backend: Backend, in_flight: usize) -> Result<Figures> {
         distinct_chats(indices),
     )?;
     let server_cpus = opened.server_cpus.clone();
-    close(opened).await?;
+    close(opened, K as u32).await?;
     let per_update_us = |cpu: std::time::Duration| cpu.as_secs_f64() * 1e6 / N as f64;
     let mut figures = Figures::new(N, elapsed)
         .number("round_trips_per_update", round_trips as f64 / N as f64)

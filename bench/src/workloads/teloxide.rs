@@ -7,24 +7,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bot_session::teloxide::Sessions;
-use bot_session::{Context, MemoryStorage};
+use bot_session::{Context, MemoryStorage, Storage};
 use serde::{Deserialize, Serialize};
 use teloxide::dispatching::UpdateHandler;
-use teloxide::dispatching::dialogue::{Dialogue, InMemStorage, Storage};
+use teloxide::dispatching::dialogue::{Dialogue, InMemStorage, Storage as _};
 use teloxide::dptree;
 use teloxide::dptree::di::DependencyMap;
 use teloxide::prelude::*;
-use teloxide::types::{MessageId, Update, UpdateId};
+use teloxide::types::Update;
 
 use super::common::{
     Counter, CounterExt, Result, current_thread_runtime, distinct_chats, stored_sum, verify,
     warm_up_len,
 };
 use super::counter::{K, N};
+use crate::bots::{BotError, Updates};
 use crate::report::Figures;
 use crate::stream;
-
-type BotError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The dialogue's state: the chat's count.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -33,30 +32,6 @@ struct Count {
 }
 
 type CountDialogue = Dialogue<Count, InMemStorage<Count>>;
-
-/// One update per chat as teloxide parses W1's JSON line, made before timing; the timed loop
-/// builds each update from its chat's by giving it its own ids, as W1 builds its own.
-struct Updates {
-    by_chat: Vec<Update>,
-}
-
-impl Updates {
-    fn new() -> Result<Self> {
-        let by_chat = (0..K as u32)
-            .map(|chat| serde_json::from_str(&stream::json_line(0, chat)))
-            .collect::<std::result::Result<_, _>>()?;
-        Ok(Updates { by_chat })
-    }
-
-    fn update(&self, i: usize, chat: u32) -> Update {
-        let mut update = self.by_chat[chat as usize].clone();
-        update.id = UpdateId(i as u32 + 1);
-        if let teloxide::types::UpdateKind::Message(message) = &mut update.kind {
-            message.id = MessageId(i as i32 + 1);
-        }
-        update
-    }
-}
 
 /// Dispatches the updates one after another through `handler` with `deps`.
 async fn sequential(
@@ -79,7 +54,9 @@ async fn sequential(
     Ok(start.elapsed())
 }
 
-fn adaptor_tree(store: MemoryStorage) -> UpdateHandler<BotError> {
+/// `Update::filter_message()`, then the adaptor with the counter session over `store`, then
+/// an endpoint that increments the count.
+pub fn adaptor_tree(store: impl Storage) -> UpdateHandler<BotError> {
     let sessions = Sessions::new().with(Counter::middleware(store));
     Update::filter_message().chain(sessions.wrap(dptree::endpoint(|ctx: Context| async move {
         ctx.counter()?.count += 1;
@@ -103,7 +80,7 @@ fn dialogue_tree() -> UpdateHandler<BotError> {
 /// One run of W1-teloxide.
 pub fn adaptor_once() -> Result<Figures> {
     let indices = stream::chat_indices(N, K);
-    let updates = Updates::new()?;
+    let updates = Updates::new(K)?;
     current_thread_runtime().block_on(async {
         let none = DependencyMap::new();
         let warm = adaptor_tree(MemoryStorage::new());
@@ -127,7 +104,7 @@ pub fn adaptor_once() -> Result<Figures> {
 /// One run of W1-dialogue.
 pub fn dialogue_once() -> Result<Figures> {
     let indices = stream::chat_indices(N, K);
-    let updates = Updates::new()?;
+    let updates = Updates::new(K)?;
     current_thread_runtime().block_on(async {
         let tree = dialogue_tree();
         let warm = dptree::deps![InMemStorage::<Count>::new()];

@@ -11,6 +11,8 @@ use async_trait::async_trait;
 
 use crate::error::StorageError;
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod batcher;
 mod counting;
 mod memory;
 #[cfg(any(feature = "redis", feature = "postgres"))]

@@ -1,0 +1,115 @@
+//! RTT: the round-trip floor of each server, measured in the same run as T-seq and in the same
+//! way (a task of tokio's multi-thread runtime with two workers, nothing pinned): PING after
+//! PING over one TCP connection to Redis, a prepared `SELECT 1` after another over one
+//! PostgreSQL connection. An update that costs two round trips (a take, a commit) cannot go
+//! faster than half that rate: `two_round_trip_updates_per_s`.
+
+use std::time::{Duration, Instant};
+
+use redis::IntoConnectionInfo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::common::{Result, multi_thread_runtime};
+use super::stores::{Backend, plain_postgres_url};
+use crate::report::Figures;
+
+/// Round trips timed per run, after as many again as warm-up.
+pub const ROUND_TRIPS: usize = 20_000;
+
+/// One run against `backend` (Redis or PostgreSQL).
+pub fn run_once(backend: Backend) -> Result<Figures> {
+    let elapsed = multi_thread_runtime().block_on(async move {
+        let timed = tokio::spawn(async move {
+            match backend {
+                Backend::Redis => redis_pings().await,
+                Backend::Postgres => postgres_selects().await,
+                Backend::Sqlite => Err("SQLite has no server to measure a round trip to".into()),
+            }
+        });
+        timed.await?
+    })?;
+    let figures = Figures::new(ROUND_TRIPS, elapsed);
+    let rate = figures.updates_per_s;
+    let client = match backend {
+        Backend::Redis => "tcp-ping",
+        _ => "tokio-postgres-select-1",
+    };
+    Ok(figures
+        .number("us_per_round_trip", 1e6 / rate)
+        .number("two_round_trip_updates_per_s", (rate / 2.0).round())
+        .setting("store", backend.name())
+        .setting("client", client)
+        .setting("workers", crate::workloads::common::WORKERS)
+        .setting("pinned", "no"))
+}
+
+/// PINGs over one connection to the Redis server of `BOT_SESSION_REDIS_URL`, each sent once
+/// the previous one's reply is in.
+async fn redis_pings() -> Result<Duration> {
+    let url = std::env::var("BOT_SESSION_REDIS_URL")?;
+    let info = url.as_str().into_connection_info()?;
+    let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
+        return Err(format!("RTT measures Redis over plain TCP, which {url} is not").into());
+    };
+    let mut connection = TcpStream::connect((host.as_str(), *port)).await?;
+    connection.set_nodelay(true)?;
+    let settings = info.redis_settings();
+    if let Some(password) = settings.password() {
+        let mut auth = vec!["AUTH"];
+        auth.extend(settings.username());
+        auth.push(password);
+        connection.write_all(&command(&auth)).await?;
+        let mut reply = [0; 5];
+        connection.read_exact(&mut reply).await?;
+        if &reply != b"+OK\r\n" {
+            return Err(format!("Redis refused the credentials of {url}").into());
+        }
+    }
+    let ping = command(&["PING"]);
+    let mut reply = [0; 7];
+    let mut round_trip = async || -> Result<()> {
+        connection.write_all(&ping).await?;
+        connection.read_exact(&mut reply).await?;
+        if &reply != b"+PONG\r\n" {
+            return Err(format!("Redis answered PING with {reply:?}").into());
+        }
+        Ok(())
+    };
+    for _ in 0..ROUND_TRIPS {
+        round_trip().await?;
+    }
+    let start = Instant::now();
+    for _ in 0..ROUND_TRIPS {
+        round_trip().await?;
+    }
+    Ok(start.elapsed())
+}
+
+/// `args` as a RESP array of bulk strings.
+fn command(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+    }
+    out
+}
+
+/// A prepared `SELECT 1` after another over one connection to `BOT_SESSION_POSTGRES_URL`.
+async fn postgres_selects() -> Result<Duration> {
+    let url = plain_postgres_url()?;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let select = client.prepare("SELECT 1").await?;
+    for _ in 0..ROUND_TRIPS {
+        client.query_one(&select, &[]).await?;
+    }
+    let start = Instant::now();
+    for _ in 0..ROUND_TRIPS {
+        client.query_one(&select, &[]).await?;
+    }
+    let elapsed = start.elapsed();
+    drop(client);
+    driver.await??;
+    Ok(elapsed)
+}
