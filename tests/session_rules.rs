@@ -653,16 +653,29 @@ async fn members_sessions_follow_the_supergroup_too() {
     // Users 1, 2 and 3 in group -42; user 1 also in group -420 and -4 (ids that only start or
     // end like the group's), whose sessions stay.
     let mut id = 0;
-    for (user, chat, times) in [(1, -42, 2), (2, -42, 1), (3, -42, 3), (1, -420, 1), (1, -4, 1)] {
+    for (user, chat, times) in [
+        (1, -42, 2),
+        (2, -42, 1),
+        (3, -42, 3),
+        (1, -420, 1),
+        (1, -4, 1),
+    ] {
         for _ in 0..times {
             id += 1;
-            bot.handle_update(message(id, chat, user, "hi")).await.unwrap();
+            bot.handle_update(message(id, chat, user, "hi"))
+                .await
+                .unwrap();
         }
     }
     // User 1 sends the notice: counted in the supergroup, where their session now is.
-    bot.handle_update(migrate_to(100, -42, -10042)).await.unwrap();
+    bot.handle_update(migrate_to(100, -42, -10042))
+        .await
+        .unwrap();
     for user in [1, 2, 3] {
-        assert_eq!(stored(&store, &format!("group_member:{user}:-42")).await, None);
+        assert_eq!(
+            stored(&store, &format!("group_member:{user}:-42")).await,
+            None
+        );
     }
     for (user, count) in [(1, 3), (2, 1), (3, 3)] {
         assert_eq!(
