@@ -34,6 +34,10 @@ pub struct Listed<S> {
 /// it; a store failure is an `Err` item that ends the listing ([`cursor`](Self::cursor) says
 /// where to resume).
 ///
+/// A listing that stopped (a job that crashed, a broadcast paused) resumes from its
+/// [`cursor`](Self::cursor), kept as text: it may hand out again some of the sessions of the
+/// page it stopped in, up to a page, and never misses one.
+///
 /// What the listing sees follows [`Storage::list`](crate::Storage::list): it takes no key, so
 /// a bot may run meanwhile; each session stored from start to end is listed once, and one
 /// written or deleted meanwhile may be listed or not. To change what it lists, pass the key
@@ -47,6 +51,8 @@ pub struct SessionList<S: Session> {
     page_size: usize,
     /// Where the next page starts; `None` once the last page was read.
     cursor: Option<ListCursor>,
+    /// Where the page being handed out started.
+    page_start: ListCursor,
     page: std::vec::IntoIter<ListedSession>,
     /// A store failure ended the listing.
     failed: bool,
@@ -65,6 +71,7 @@ impl<S: Session> SessionList<S> {
             ctx: edit::outside(),
             prefix,
             page_size: DEFAULT_PAGE,
+            page_start: cursor.clone(),
             cursor: Some(cursor),
             page: Vec::new().into_iter(),
             failed: false,
@@ -91,11 +98,16 @@ impl<S: Session> SessionList<S> {
         }
     }
 
-    /// Where the page after the one being handed out starts: kept (as text, with
-    /// [`ListCursor::as_str`]) once [`next`](Self::next) has used up a page, it resumes the
-    /// listing there with [`Sessions::list_from`]. `None` once the last page was read.
+    /// Where to resume this listing with [`Sessions::list_from`] (keep it as text with
+    /// [`ListCursor::as_str`]): the start of the next page once every session of the current
+    /// one was handed out, else the start of the current page (whose sessions handed out
+    /// already then come again). `None` once the listing is over.
     pub fn cursor(&self) -> Option<&ListCursor> {
-        self.cursor.as_ref()
+        if self.page.len() > 0 {
+            Some(&self.page_start)
+        } else {
+            self.cursor.as_ref()
+        }
     }
 
     /// The next page as stored, for the jobs of this module that look at the bytes before
@@ -127,6 +139,7 @@ impl<S: Session> SessionList<S> {
             .await;
         match page {
             Ok(page) => {
+                self.page_start = cursor.clone();
                 self.cursor = page.next;
                 self.page = page.sessions.into_iter();
                 Ok(true)
