@@ -113,7 +113,7 @@ where
     let planned = decide(&current).and_then(|(plan, result)| {
         let mut buffer = Vec::new();
         let change = change(key, stored.as_deref(), plan, &mut buffer)?;
-        Ok((change.map(|ttl| (buffer, ttl)), result))
+        Ok((change.map(|what| (buffer, what)), result))
     });
     match planned {
         Ok((change, result)) => {

@@ -52,10 +52,10 @@ impl<S: Session> Sessions<S> {
     pub async fn erase_user(&self, user: i64) -> Result<ErasureReport, AdminError> {
         let mut report = ErasureReport::default();
         let own = OwnKeys::<S>::of(user);
-        if let Some(key) = &own.exact {
-            if self.delete_stored(key).await? {
-                report.deleted.push(key.clone());
-            }
+        if let Some(key) = &own.exact
+            && self.delete_stored(key).await?
+        {
+            report.deleted.push(key.clone());
         }
         if let Some(prefix) = &own.under {
             let mut listing = SessionList::under(
@@ -212,7 +212,8 @@ impl<S: Session> OwnKeys<S> {
 ///     .with(Prefs::admin(storage.clone()))
 ///     .with(Quiz::admin(storage.clone()));
 /// # Prefs::admin(storage.clone()).update(SessionKey::user(42), |p| p.lang = "de".into()).await?;
-/// # Quiz::admin(storage.clone()).update(SessionKey::chat(-100), |q| q.answered = vec![7, 42]).await?;
+/// # let quizzes = Quiz::admin(storage.clone());
+/// # quizzes.update(SessionKey::chat(-100), |q| q.answered = vec![7, 42]).await?;
 ///
 /// // A `/deletemydata` command, or a support tool, for user 42:
 /// let report = sessions.erase_user(42).await?;
@@ -277,5 +278,60 @@ impl<S: Session> ErasesUsers for Sessions<S> {
 
     async fn erase_user(&self, user: i64) -> Result<ErasureReport, AdminError> {
         Sessions::erase_user(self, user).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::fixtures::session_type;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Default)]
+    struct ByUser;
+    session_type!(ByUser, "u", KeyStrategy::User);
+    #[derive(Serialize, Deserialize, Default)]
+    struct ByChatUser;
+    session_type!(ByChatUser, "cu", KeyStrategy::ChatUser);
+    #[derive(Serialize, Deserialize, Default)]
+    struct ByThread;
+    session_type!(ByThread, "t", KeyStrategy::ChatThread);
+    #[derive(Serialize, Deserialize, Default)]
+    struct Everyone;
+    session_type!(Everyone, "g", KeyStrategy::Global);
+
+    #[test]
+    fn a_users_own_keys_by_strategy() {
+        let user = OwnKeys::<ByUser>::of(42);
+        assert!(user.contains("u:42"));
+        assert!(!user.contains("u:421") && !user.contains("u:4"));
+
+        let member = OwnKeys::<ByChatUser>::of(42);
+        assert_eq!(member.under.as_deref(), Some("cu:42:"));
+        assert!(member.contains("cu:42:-100") && member.contains("cu:42:42"));
+        assert!(!member.contains("cu:421:-100") && !member.contains("cu:7:42"));
+        assert!(!member.contains("cu:42:x") && !member.contains("cu:42"));
+
+        let topic = OwnKeys::<ByThread>::of(42);
+        assert!(topic.contains("t:42") && topic.contains("t:42:9"));
+        assert!(!topic.contains("t:-42:9") && !topic.contains("t:421:9"));
+
+        let global = OwnKeys::<Everyone>::of(42);
+        assert!(global.exact.is_none() && global.under.is_none());
+        assert!(!global.contains("g:global"));
+    }
+
+    #[test]
+    fn a_scrub_that_changes_nothing_is_no_change() {
+        use crate::admin::fixtures::Count;
+        fn forget_big(count: &mut Count, user: i64) {
+            if user > 100 {
+                count.n = 0;
+            }
+        }
+        let mut count = Count { n: 5 };
+        assert!(!erased("c:1", &mut count, forget_big, 7).unwrap());
+        assert!(erased("c:1", &mut count, forget_big, 700).unwrap());
+        assert_eq!(count, Count { n: 0 });
     }
 }

@@ -7,26 +7,29 @@ use std::time::Duration;
 use crate::admin::edit;
 use crate::admin::error::AdminError;
 use crate::admin::key::SessionKey;
-use crate::admin::sessions::{DEFAULT_PAGE, Sessions};
 use crate::context::Context;
+use crate::error::StorageError;
 use crate::middleware::shared::Shared;
 use crate::session::Session;
 use crate::storage::{ListCursor, ListedSession, MAX_PAGE};
 
+/// How many sessions a listing reads per page unless told otherwise.
+const DEFAULT_PAGE: usize = 500;
+
 /// One session a [`SessionList`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed<S> {
-    /// Its key, as [`Sessions`] takes it back.
+    /// Its key, as [`Sessions`](crate::admin::Sessions) takes it back.
     pub key: SessionKey,
     /// Its value, migrated to the current schema version if it is older (not written back:
-    /// [`Sessions::migrate_all`] does that).
+    /// [`Sessions::migrate_all`](crate::admin::Sessions::migrate_all) does that).
     pub value: S,
     /// How long it had left to live when it was read; `None`: it never expires.
     pub time_left: Option<Duration>,
 }
 
-/// The stored sessions of one type, from [`Sessions::list`]: a paged iterator that holds one
-/// page in memory, whatever the store's size.
+/// The stored sessions of one type, from [`Sessions::list`](crate::admin::Sessions::list): a
+/// paged iterator that holds one page in memory, whatever the store's size.
 ///
 /// [`next`](Self::next) hands out one session at a time, reading the next page when the last
 /// is used up. A session whose key or bytes this type cannot read is an `Err` item
@@ -41,7 +44,8 @@ pub struct Listed<S> {
 /// What the listing sees follows [`Storage::list`](crate::Storage::list): it takes no key, so
 /// a bot may run meanwhile; each session stored from start to end is listed once, and one
 /// written or deleted meanwhile may be listed or not. To change what it lists, pass the key
-/// to [`Sessions::update_existing`], which takes the key and reads the session afresh.
+/// to [`Sessions::update_existing`](crate::admin::Sessions::update_existing), which takes the
+/// key and reads the session afresh.
 pub struct SessionList<S: Session> {
     shared: Arc<Shared<S>>,
     /// Decodes outside any update.
@@ -98,7 +102,8 @@ impl<S: Session> SessionList<S> {
         }
     }
 
-    /// Where to resume this listing with [`Sessions::list_from`] (keep it as text with
+    /// Where to resume this listing with
+    /// [`Sessions::list_from`](crate::admin::Sessions::list_from) (keep it as text with
     /// [`ListCursor::as_str`]): the start of the next page once every session of the current
     /// one was handed out, else the start of the current page (whose sessions handed out
     /// already then come again). `None` once the listing is over.
@@ -146,7 +151,7 @@ impl<S: Session> SessionList<S> {
             }
             Err(source) => {
                 self.failed = true;
-                Err(Sessions::<S>::list_error(&self.prefix, source))
+                Err(list_error::<S>(&self.prefix, source))
             }
         }
     }
@@ -163,5 +168,14 @@ impl<S: Session> SessionList<S> {
             value,
             time_left: stored.time_left,
         })
+    }
+}
+
+/// The error for a failed listing of `prefix`.
+fn list_error<S: Session>(prefix: &str, source: StorageError) -> AdminError {
+    AdminError::List {
+        session: S::NAME,
+        prefix: prefix.to_owned(),
+        source,
     }
 }

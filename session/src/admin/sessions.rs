@@ -7,7 +7,7 @@ use crate::admin::edit::{self, Plan};
 use crate::admin::error::AdminError;
 use crate::admin::key::SessionKey;
 use crate::admin::list::SessionList;
-use crate::error::{SessionError, StorageError};
+use crate::error::SessionError;
 use crate::middleware::SessionMiddleware;
 use crate::middleware::hold::storage_error;
 use crate::middleware::shared::Shared;
@@ -37,9 +37,6 @@ impl<S: Session> Clone for Sessions<S> {
         }
     }
 }
-
-/// How many sessions a listing reads per page unless told otherwise.
-pub(crate) const DEFAULT_PAGE: usize = 500;
 
 impl<S: Session> Sessions<S> {
     /// The sessions of `S` in `storage`, with the settings of `S`'s attributes (and the
@@ -236,14 +233,5 @@ impl<S: Session> Sessions<S> {
     /// from an earlier listing).
     pub fn list_from(&self, cursor: ListCursor) -> SessionList<S> {
         SessionList::new(Arc::clone(&self.shared), cursor)
-    }
-
-    /// The error for a failed listing of `prefix`.
-    pub(crate) fn list_error(prefix: &str, source: StorageError) -> AdminError {
-        AdminError::List {
-            session: S::NAME,
-            prefix: prefix.to_owned(),
-            source,
-        }
     }
 }
