@@ -103,17 +103,62 @@ impl Renamed {
     }
 }
 
-/// The stores these tests run on: memory, and SQLite with the default features.
-async fn stores() -> Vec<(&'static str, Arc<dyn Storage>, Option<support::TempDir>)> {
-    let mut stores: Vec<(&'static str, Arc<dyn Storage>, Option<support::TempDir>)> =
-        vec![("memory", Arc::new(MemoryStorage::new()), None)];
+/// What a test leaves behind in a store, removed when dropped.
+#[allow(dead_code)] // which variants exist depends on the features
+enum Cleanup {
+    Nothing,
+    Dir(support::TempDir),
+    #[cfg(feature = "postgres")]
+    Table(support::postgres::TempTable),
+    #[cfg(feature = "redis")]
+    Prefix {
+        url: String,
+        prefix: String,
+    },
+}
+
+#[cfg(feature = "redis")]
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Cleanup::Prefix { url, prefix } = self {
+            support::redis_server::delete_prefix(url, prefix);
+        }
+    }
+}
+
+/// The stores these tests run on: memory, SQLite, and Redis and PostgreSQL when their features
+/// are on (their servers from `scripts/with-services`; required in CI).
+async fn stores() -> Vec<(&'static str, Arc<dyn Storage>, Cleanup)> {
+    let mut stores: Vec<(&'static str, Arc<dyn Storage>, Cleanup)> =
+        vec![("memory", Arc::new(MemoryStorage::new()), Cleanup::Nothing)];
     #[cfg(feature = "sqlite")]
     {
         let dir = support::TempDir::new("admin");
         let sqlite = bot_session::SqliteStorage::open(dir.path().join("sessions.db"))
             .await
             .expect("open sqlite");
-        stores.push(("sqlite", Arc::new(sqlite), Some(dir)));
+        stores.push(("sqlite", Arc::new(sqlite), Cleanup::Dir(dir)));
+    }
+    #[cfg(feature = "redis")]
+    if let Some(url) = support::server_url("BOT_SESSION_REDIS_URL", "redis-server") {
+        let prefix = format!("{}:", support::unique("admin"));
+        let redis = bot_session::RedisStorage::builder(&url)
+            .key_prefix(prefix.clone())
+            .connect()
+            .await
+            .expect("connect to redis");
+        stores.push(("redis", Arc::new(redis), Cleanup::Prefix { url, prefix }));
+    }
+    #[cfg(feature = "postgres")]
+    if let Some(url) = support::postgres::plain_url() {
+        let table = support::unique("admin");
+        let postgres = bot_session::PostgresStorage::builder(&url)
+            .table(&table)
+            .connect()
+            .await
+            .expect("connect to postgres");
+        let cleanup = Cleanup::Table(support::postgres::TempTable::new(table));
+        stores.push(("postgres", Arc::new(postgres), cleanup));
     }
     stores
 }
