@@ -129,6 +129,8 @@ impl Drop for Cleanup {
 /// The stores these tests run on: memory, SQLite, and Redis and PostgreSQL when their features
 /// are on (their servers from `scripts/with-services`; required in CI).
 async fn stores() -> Vec<(&'static str, Arc<dyn Storage>, Cleanup)> {
+    // Pushed to only when a store's feature is on.
+    #[allow(unused_mut)]
     let mut stores: Vec<(&'static str, Arc<dyn Storage>, Cleanup)> =
         vec![("memory", Arc::new(MemoryStorage::new()), Cleanup::Nothing)];
     #[cfg(feature = "sqlite")]
