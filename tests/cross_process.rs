@@ -6,6 +6,9 @@
 //! its share of updates with 64 in flight, printing `ack <update_id>` once an update's
 //! write-back is confirmed; the parent then reads every session back from the store.
 //!
+//! An outside job (`bot_session::admin`) editing the same sessions while the workers run loses
+//! nothing either, and nothing of theirs.
+//!
 //! Only stores shared between processes have anything to show here: without the `redis` and
 //! `postgres` features the file is empty.
 #![cfg(any(feature = "redis", feature = "postgres"))]
@@ -17,6 +20,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bot_session::admin::SessionKey;
 use bot_session::{Composer, Context, Session, Storage};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -87,10 +91,11 @@ async fn cross_process_worker() {
         return;
     };
     let parts: Vec<&str> = task.split('|').collect();
-    let [backend, url, namespace, index, lease_ms] = parts[..] else {
+    let [backend, url, namespace, index, lease_ms, per_process] = parts[..] else {
         panic!("bad BOT_SESSION_WORKER: {task}");
     };
     let index: i64 = index.parse().unwrap();
+    let per_process: i64 = per_process.parse().unwrap();
     let lease = Duration::from_millis(lease_ms.parse().unwrap());
     let store = connect(backend, url, namespace).await;
     let bot = Composer::new()
@@ -108,8 +113,8 @@ async fn cross_process_worker() {
         });
     let window = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut tasks = JoinSet::new();
-    for i in 0..PER_PROCESS {
-        let update_id = index * PER_PROCESS + i + 1;
+    for i in 0..per_process {
+        let update_id = index * per_process + i + 1;
         let update = helpers::message(update_id, -(1 + update_id % CHATS), update_id, "x");
         let permit = Arc::clone(&window).acquire_owned().await.unwrap();
         let bot = bot.clone();
@@ -133,6 +138,17 @@ async fn cross_process_worker() {
 }
 
 fn spawn_worker(backend: &str, url: &str, namespace: &str, index: usize, lease_ms: u64) -> Child {
+    spawn_worker_of(backend, url, namespace, index, lease_ms, PER_PROCESS)
+}
+
+fn spawn_worker_of(
+    backend: &str,
+    url: &str,
+    namespace: &str,
+    index: usize,
+    lease_ms: u64,
+    per_process: i64,
+) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
             "cross_process_worker",
@@ -142,7 +158,7 @@ fn spawn_worker(backend: &str, url: &str, namespace: &str, index: usize, lease_m
         ])
         .env(
             "BOT_SESSION_WORKER",
-            format!("{backend}|{url}|{namespace}|{index}|{lease_ms}"),
+            format!("{backend}|{url}|{namespace}|{index}|{lease_ms}|{per_process}"),
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -237,6 +253,82 @@ async fn four_processes_lose_nothing(backend: &str) {
     );
 }
 
+/// While four worker processes count, an outside job (this process) adds 1000 to the same
+/// sessions again and again through `Tally::admin`: every increment of both is in the store.
+async fn outside_edits_alongside_four_processes_lose_nothing(backend: &str) {
+    const UPDATES: i64 = 1_500;
+    const EDIT: u64 = 1_000;
+    let Some(url) = server_url(backend) else {
+        return;
+    };
+    let namespace = unique_namespace(backend);
+    let store = connect(backend, &url, &namespace).await;
+    let mut children: Vec<Child> = (0..PROCESSES)
+        .map(|i| spawn_worker_of(backend, &url, &namespace, i, 5_000, UPDATES))
+        .collect();
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Four edits in flight at once, each job on its own chats.
+    let mut jobs = tokio::task::JoinSet::new();
+    for job in 0..4i64 {
+        let tallies = Tally::admin(Arc::clone(&store));
+        let running = Arc::clone(&running);
+        jobs.spawn(async move {
+            let (mut edits, mut while_running) = (0u64, 0u64);
+            // Bounded: the workers finish within the timeout below, and then 5 more at most.
+            while running.load(std::sync::atomic::Ordering::Acquire) || edits < 5 {
+                let chat = -(1 + (job + 4 * edits as i64) % CHATS);
+                tallies
+                    .update(SessionKey::chat(chat), |tally| tally.count += EDIT)
+                    .await
+                    .expect("an outside edit");
+                edits += 1;
+                if running.load(std::sync::atomic::Ordering::Acquire) {
+                    while_running += 1;
+                }
+            }
+            (edits, while_running)
+        });
+    }
+    let mut acked = 0;
+    for child in &mut children {
+        let log = tokio::time::timeout(Duration::from_secs(300), follow(child, None))
+            .await
+            .expect("a worker process did not finish in time");
+        assert!(
+            log.done && log.failures.is_empty(),
+            "worker failed: {log:?}"
+        );
+        assert!(child.wait().await.unwrap().success());
+        acked += log.acked;
+    }
+    running.store(false, std::sync::atomic::Ordering::Release);
+    let (mut edits, mut while_running) = (0, 0);
+    let all_jobs = async {
+        while let Some(done) = jobs.join_next().await {
+            let (job_edits, job_while_running) = done.unwrap();
+            edits += job_edits;
+            while_running += job_while_running;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), all_jobs)
+        .await
+        .expect("the outside jobs finished");
+    assert_eq!(acked, PROCESSES as u64 * UPDATES as u64);
+    assert!(
+        while_running >= 10,
+        "only {while_running} edits were made while the workers ran"
+    );
+    assert_eq!(
+        sum_tallies(&*store).await,
+        acked + edits * EDIT,
+        "an update's or an outside edit's increment was lost"
+    );
+    eprintln!(
+        "{backend}: {acked} updates in {PROCESSES} processes and {edits} outside edits \
+         ({while_running} while they ran) over {CHATS} chats: none lost"
+    );
+}
+
 /// A worker is killed with SIGKILL while it holds leases: the others go on once the leases
 /// expire, and every update any worker acknowledged is in the store.
 async fn killed_worker_loses_nothing_acknowledged(backend: &str) {
@@ -297,6 +389,18 @@ async fn redis_killed_worker_loses_nothing_acknowledged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_four_processes_lose_nothing() {
     four_processes_lose_nothing("redis-cluster").await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outside_edits_alongside_four_processes_lose_nothing() {
+    outside_edits_alongside_four_processes_lose_nothing("redis").await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outside_edits_alongside_four_processes_lose_nothing() {
+    outside_edits_alongside_four_processes_lose_nothing("postgres").await;
 }
 
 #[cfg(feature = "postgres")]

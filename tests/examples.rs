@@ -483,6 +483,71 @@ fn counter_speaks_the_language_each_user_picks_and_keeps_stats() {
 }
 
 #[test]
+fn counter_forgets_a_user_who_asks() {
+    let message = |id: u64, chat: i64, text: &str| {
+        let chat_type = if chat < 0 { "group" } else { "private" };
+        format!(
+            r#"{{"update_id":{id},"message":{{"message_id":{id},"from":{{"id":42,"is_bot":false,"first_name":"Ada","language_code":"fr"}},"chat":{{"id":{chat},"type":"{chat_type}"}},"date":1718000000,"text":"{text}"}}}}"#
+        )
+    };
+    let input = [
+        message(1, 42, "hi"),
+        message(2, 42, "/lang de"),
+        message(3, 42, "/stats"),
+        message(4, -100, "hallo"),
+        message(5, 42, "/forgetme"),
+        // Everything about Ada is gone: her count, her language (her app's again), her stats.
+        message(6, 42, "hi"),
+        message(7, 42, "/stats"),
+        // In a group: the group's count is not Ada's, and stays.
+        message(8, -100, "/forgetme@bs_counter_bot"),
+        message(9, -100, "encore"),
+        "".to_owned(),
+    ]
+    .join("\n");
+    let dir = TempDir::new("forgetme");
+    let db = dir.path().join("sessions.db");
+    let run = run(
+        "counter",
+        &["--storage", &format!("sqlite:{}", db.display()), "-"],
+        None,
+        Some(&input),
+    );
+    assert!(run.success, "{}", run.stderr);
+    let replies: Vec<(i64, String)> = run
+        .stdout
+        .lines()
+        .map(|line| {
+            let reply = parse_reply(line);
+            (reply.chat_id, reply.text)
+        })
+        .collect();
+    let expected: Vec<(i64, String)> = [
+        (42, "Message n° 1 dans cette discussion"),
+        (42, "Sprache: Deutsch."),
+        (
+            42,
+            "Bisher 3 Nachrichten in diesem Chat. Frag später noch einmal, dann siehst du, was dazukam.",
+        ),
+        (-100, "Nachricht Nr. 1 in diesem Chat"),
+        // The private chat's count, the language and the stats.
+        (42, "Vergessen: Ich habe die 3 Einträge gelöscht, die ich über dich hatte."),
+        (42, "Message n° 1 dans cette discussion"),
+        (
+            42,
+            "2 messages dans cette discussion jusqu'ici. Redemande plus tard pour voir ce qui a changé.",
+        ),
+        // The new count and stats of the private chat.
+        (-100, "Oublié : j'ai effacé les 2 enregistrements que je gardais sur toi."),
+        (-100, "Message n° 3 dans cette discussion"),
+    ]
+    .into_iter()
+    .map(|(chat, text)| (chat, text.to_owned()))
+    .collect();
+    assert_eq!(replies, expected);
+}
+
+#[test]
 fn counter_reports_a_bad_line_and_goes_on() {
     let good = |id: u64| {
         format!(

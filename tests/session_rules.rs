@@ -634,6 +634,122 @@ async fn group_sessions_follow_the_supergroup() {
     );
 }
 
+#[derive(Session, Serialize, Deserialize, Default, Debug, PartialEq)]
+#[session(key = "chat_user")]
+struct GroupMember {
+    messages: u64,
+}
+
+/// Each member's `chat_user` session moves with the group, found by listing the store.
+#[tokio::test]
+async fn members_sessions_follow_the_supergroup_too() {
+    let store = MemoryStorage::new();
+    let bot = Composer::new()
+        .with(GroupMember::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            ctx.group_member()?.messages += 1;
+            Ok(())
+        });
+    // Users 1, 2 and 3 in group -42; user 1 also in group -420 and -4 (ids that only start or
+    // end like the group's), whose sessions stay.
+    let mut id = 0;
+    for (user, chat, times) in [
+        (1, -42, 2),
+        (2, -42, 1),
+        (3, -42, 3),
+        (1, -420, 1),
+        (1, -4, 1),
+    ] {
+        for _ in 0..times {
+            id += 1;
+            bot.handle_update(message(id, chat, user, "hi"))
+                .await
+                .unwrap();
+        }
+    }
+    // User 1 sends the notice: counted in the supergroup, where their session now is.
+    bot.handle_update(migrate_to(100, -42, -10042))
+        .await
+        .unwrap();
+    for user in [1, 2, 3] {
+        assert_eq!(
+            stored(&store, &format!("group_member:{user}:-42")).await,
+            None
+        );
+    }
+    for (user, count) in [(1, 3), (2, 1), (3, 3)] {
+        assert_eq!(
+            stored(&store, &format!("group_member:{user}:-10042"))
+                .await
+                .unwrap(),
+            format!(r#"{{"messages":{count}}}"#),
+            "user {user}"
+        );
+    }
+    assert_eq!(
+        stored(&store, "group_member:1:-420").await.unwrap(),
+        r#"{"messages":1}"#
+    );
+    assert_eq!(
+        stored(&store, "group_member:1:-4").await.unwrap(),
+        r#"{"messages":1}"#
+    );
+    // The supergroup's own notice finds nothing left to move; user 3 goes on counting there.
+    bot.handle_update(migrate_from(101, -42, -10042))
+        .await
+        .unwrap();
+    bot.handle_update(message(102, -10042, 3, "hi"))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored(&store, "group_member:3:-10042").await.unwrap(),
+        r#"{"messages":4}"#
+    );
+}
+
+/// A store of the user's own that cannot list: the members' sessions stay where they were,
+/// and the update goes through.
+#[tokio::test]
+async fn members_sessions_stay_on_a_store_that_cannot_list() {
+    #[derive(Clone)]
+    struct Unlisted(MemoryStorage);
+
+    #[bot_session::async_trait]
+    impl Storage for Unlisted {
+        fn name(&self) -> &'static str {
+            "unlisted"
+        }
+        async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, bot_session::StorageError> {
+            self.0.read(key).await
+        }
+        async fn write(
+            &self,
+            key: &str,
+            value: &[u8],
+            ttl: Option<Duration>,
+        ) -> Result<(), bot_session::StorageError> {
+            self.0.write(key, value, ttl).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), bot_session::StorageError> {
+            self.0.delete(key).await
+        }
+    }
+
+    let store = Unlisted(MemoryStorage::new());
+    let bot = Composer::new()
+        .with(GroupMember::middleware(store.clone()))
+        .handler(async |ctx: Context| {
+            ctx.group_member()?.messages += 1;
+            Ok(())
+        });
+    bot.handle_update(message(1, -42, 2, "hi")).await.unwrap();
+    bot.handle_update(migrate_to(2, -42, -10042)).await.unwrap();
+    assert_eq!(
+        stored(&store, "group_member:2:-42").await.unwrap(),
+        r#"{"messages":1}"#
+    );
+}
+
 #[test]
 #[should_panic(expected = "both use the storage prefix `counter`")]
 fn two_session_types_with_one_prefix_are_refused() {

@@ -48,6 +48,10 @@ macro_rules! storage_suite {
                 concurrent_writers_on_distinct_keys,
                 odd_keys_are_distinct_and_round_trip,
                 commit_applies_each_change,
+                listing_pages_through_every_session_under_the_prefix_once,
+                listing_takes_prefixes_literally,
+                listing_skips_expired_sessions_and_leases,
+                listing_while_keys_come_and_go,
             ]
         );
     };

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bot_session::admin::{Registry, Sessions};
 use bot_session::update::{CallbackQuery, Message, UpdateKind, User};
 use bot_session::{
     Composer, Context, HandlerResult, Session, SessionError, SessionMiddleware, Storage,
@@ -45,24 +46,48 @@ pub fn build(
     redeliveries: Redeliveries,
 ) -> Composer {
     let username: Arc<str> = username.into();
+    // On by default, spelled out here: when a group becomes a supergroup, its count moves to
+    // the new chat id instead of starting again from zero.
+    let counter = redeliveries.apply(Counter::middleware(storage.clone()).migrate_chats(true));
+    let prefs = redeliveries.apply(Prefs::middleware(storage.clone()));
+    let stats = redeliveries.apply(Stats::middleware(storage));
+    // Every session type the bot keeps, for `/forgetme`.
+    let sessions = Registry::new()
+        .with(Sessions::of(&counter))
+        .with(Sessions::of(&prefs))
+        .with(Sessions::of(&stats));
     Composer::new()
         .with(tally)
-        // On by default, spelled out here: when a group becomes a supergroup, its count moves
-        // to the new chat id instead of starting again from zero.
-        .with(redeliveries.apply(Counter::middleware(storage.clone()).migrate_chats(true)))
-        .with(redeliveries.apply(Prefs::middleware(storage.clone())))
-        .with(redeliveries.apply(Stats::middleware(storage)))
-        .handler(move |ctx| handle(ctx, outbox.clone(), Arc::clone(&username)))
+        .with(counter)
+        .with(prefs)
+        .with(stats)
+        .handler(move |ctx| {
+            let (outbox, sessions) = (outbox.clone(), sessions.clone());
+            handle(ctx, outbox, Arc::clone(&username), sessions)
+        })
 }
 
-async fn handle(ctx: Context, outbox: Outbox, username: Arc<str>) -> HandlerResult {
+async fn handle(
+    ctx: Context,
+    outbox: Outbox,
+    username: Arc<str>,
+    sessions: Registry,
+) -> HandlerResult {
     let Some(update) = ctx.update() else {
         return Ok(());
     };
     match update.kind() {
         UpdateKind::Message(message) if is_counted(message) => {
-            let reply = answer(&ctx, message, &username).await?;
-            outbox.send_after_commit(&ctx, reply);
+            let command = message
+                .text
+                .as_deref()
+                .and_then(|text| Command::parse(text, &username));
+            if command == Some(Command::ForgetMe) {
+                forget_me(&ctx, message, outbox, sessions).await?;
+            } else {
+                let reply = answer(&ctx, message, command).await?;
+                outbox.send_after_commit(&ctx, reply);
+            }
         }
         // Counted, not answered: a bot that answered every post would spam its channel.
         UpdateKind::ChannelPost(post) if is_counted(post) => {
@@ -101,7 +126,11 @@ fn is_counted(message: &Message) -> bool {
 }
 
 /// Counts a message and says something about it: the count, or the answer to a command.
-async fn answer(ctx: &Context, message: &Message, username: &str) -> Result<Reply, SessionError> {
+async fn answer(
+    ctx: &Context,
+    message: &Message,
+    command: Option<Command<'_>>,
+) -> Result<Reply, SessionError> {
     let count = {
         // Eager: loaded before the handler, no `.await`. The guard is dropped at the end of
         // this block, before the next `.await`.
@@ -113,10 +142,6 @@ async fn answer(ctx: &Context, message: &Message, username: &str) -> Result<Repl
         counter.messages
     };
     let lang = language(ctx, message.from.as_ref()).await?;
-    let command = message
-        .text
-        .as_deref()
-        .and_then(|text| Command::parse(text, username));
     let text = match command {
         None => lang.counted(count),
         Some(Command::Start) => {
@@ -136,12 +161,58 @@ async fn answer(ctx: &Context, message: &Message, username: &str) -> Result<Repl
             None => lang.unknown_language(code),
         },
         Some(Command::Stats) => stats(ctx, message.chat.id, count, lang).await?,
+        Some(Command::ForgetMe) => unreachable!("handled by forget_me"),
     };
     Ok(Reply {
         chat_id: message.chat.id,
         message_thread_id: forum_topic(message),
         text,
     })
+}
+
+/// `/forgetme`: erases every session the bot keeps about the sender (their language, their
+/// `/stats`, the count of the private chat with them), then says so. The erasure runs once this
+/// update is stored: until then the update holds its own sessions, which the erasure must take.
+/// The message itself is counted first, like any other.
+async fn forget_me(
+    ctx: &Context,
+    message: &Message,
+    outbox: Outbox,
+    sessions: Registry,
+) -> Result<(), SessionError> {
+    ctx.counter()?.messages += 1;
+    let lang = language(ctx, message.from.as_ref()).await?;
+    let chat_id = message.chat.id;
+    let message_thread_id = forum_topic(message);
+    let Some(user) = message.from.as_ref().map(|user| user.id) else {
+        let text = lang.no_user();
+        outbox.send_after_commit(
+            ctx,
+            Reply {
+                chat_id,
+                message_thread_id,
+                text,
+            },
+        );
+        return Ok(());
+    };
+    let update_id = ctx.update_id().unwrap_or_default();
+    ctx.after_commit(async move {
+        let text = match sessions.erase_user(user).await {
+            Ok(report) => lang.forgotten(report.deleted.len() + report.scrubbed.len()),
+            Err(err) => {
+                eprintln!("counter: /forgetme of user {user} failed: {err}");
+                lang.not_forgotten()
+            }
+        };
+        let reply = Reply {
+            chat_id,
+            message_thread_id,
+            text,
+        };
+        outbox.send_now(update_id, reply).await;
+    });
+    Ok(())
 }
 
 /// The language to answer in: the user's choice, else their Telegram app's, else English.
@@ -215,6 +286,7 @@ enum Command<'a> {
     /// `/lang` alone, or `/lang xx`.
     Lang(Option<&'a str>),
     Stats,
+    ForgetMe,
 }
 
 impl<'a> Command<'a> {
@@ -232,6 +304,7 @@ impl<'a> Command<'a> {
             "start" => Some(Command::Start),
             "lang" => Some(Command::Lang(rest.split_whitespace().next())),
             "stats" => Some(Command::Stats),
+            "forgetme" => Some(Command::ForgetMe),
             _ => None,
         }
     }

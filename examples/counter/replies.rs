@@ -69,4 +69,11 @@ impl Outbox {
         let deliver = Arc::clone(&self.deliver);
         ctx.reply_after_commit(reply, move |reply| deliver(update_id, reply));
     }
+
+    /// Delivers `reply` to update `update_id` from an effect that runs after commit already
+    /// (an answer that says what the effect did). Not kept with the update: a redelivery of
+    /// the update runs its effect, and this, again.
+    pub fn send_now(&self, update_id: i64, reply: Reply) -> Delivery {
+        (self.deliver)(update_id, reply)
+    }
 }

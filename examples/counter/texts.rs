@@ -114,6 +114,31 @@ impl Lang {
         }
     }
 
+    /// `/forgetme`, done: `n` sessions deleted or scrubbed.
+    pub fn forgotten(self, n: usize) -> String {
+        match (self, n) {
+            (Lang::En, 0) => "I kept nothing about you.".to_owned(),
+            (Lang::De, 0) => "Ich hatte nichts über dich gespeichert.".to_owned(),
+            (Lang::Fr, 0) => "Je ne gardais rien sur toi.".to_owned(),
+            (Lang::En, n) => format!("Forgotten: I erased the {n} records I kept about you."),
+            (Lang::De, n) => {
+                format!("Vergessen: Ich habe die {n} Einträge gelöscht, die ich über dich hatte.")
+            }
+            (Lang::Fr, n) => {
+                format!("Oublié : j'ai effacé les {n} enregistrements que je gardais sur toi.")
+            }
+        }
+    }
+
+    /// `/forgetme` failed (the store did): nothing is promised.
+    pub fn not_forgotten(self) -> String {
+        match self {
+            Lang::En => "I could not erase your data just now; please send /forgetme again later.".to_owned(),
+            Lang::De => "Ich konnte deine Daten gerade nicht löschen; schick /forgetme bitte später noch einmal.".to_owned(),
+            Lang::Fr => "Je n'ai pas pu effacer tes données pour l'instant ; renvoie /forgetme plus tard.".to_owned(),
+        }
+    }
+
     /// `/lang` or `/stats` sent on behalf of a chat (an anonymous administrator): there is no
     /// user to keep settings or stats for.
     pub fn no_user(self) -> String {

@@ -30,11 +30,12 @@ pub const INITIAL: Symbol = Symbol("initial");
 pub const CODEC: Symbol = Symbol("codec");
 pub const VERSION: Symbol = Symbol("version");
 pub const MIGRATE: Symbol = Symbol("migrate");
+pub const ERASE: Symbol = Symbol("erase");
 pub const CRATE: Symbol = Symbol("crate");
 
 /// Every attribute, in the order the documentation lists them.
 pub const ATTRIBUTES: &[Symbol] = &[
-    KEY, KEY_WITH, TTL, LAZY, NAME, PREFIX, INITIAL, CODEC, VERSION, MIGRATE, CRATE,
+    KEY, KEY_WITH, TTL, LAZY, NAME, PREFIX, INITIAL, CODEC, VERSION, MIGRATE, ERASE, CRATE,
 ];
 
 impl fmt::Display for Symbol {
@@ -126,6 +127,7 @@ pub struct Attrs {
     pub codec: Option<Setting<Codec>>,
     pub version: Option<Setting<u32>>,
     pub migrate: Option<Setting<Path>>,
+    pub erase: Option<Setting<Path>>,
     pub krate: Option<Setting<Path>>,
 }
 
@@ -240,6 +242,10 @@ impl AttrParser {
                     "migrate = Self::migrate_from",
                 );
                 set(&mut attrs.migrate, k, path, errors);
+            }
+            ERASE => {
+                let path = fn_path(k, value, "fn(&mut Self, i64)", "erase = Self::forget_user");
+                set(&mut attrs.erase, k, path, errors);
             }
             CRATE => set(&mut attrs.krate, k, crate_path(k, value), errors),
             _ => unreachable!("every symbol in ATTRIBUTES is handled"),
@@ -619,7 +625,7 @@ mod tests {
         let (attrs, errors) = parse(
             r#"#[session(key = "chat_user", ttl = 60, lazy, name = "prefs", prefix = "p2")]
                #[session(initial = Self::fresh, codec = "cbor", version = 3,
-                         migrate = "upgrade", crate = "my::rt")]"#,
+                         migrate = "upgrade", erase = Self::forget, crate = "my::rt")]"#,
         );
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(attrs.key.unwrap().value, KeyStrategy::ChatUser);
@@ -631,7 +637,17 @@ mod tests {
         assert_eq!(attrs.codec.unwrap().value, Codec::Cbor);
         assert_eq!(attrs.version.unwrap().value, 3);
         assert_eq!(path_string(&attrs.migrate.unwrap().value), "upgrade");
+        assert_eq!(path_string(&attrs.erase.unwrap().value), "Self::forget");
         assert_eq!(path_string(&attrs.krate.unwrap().value), "my::rt");
+    }
+
+    #[test]
+    fn erase_takes_a_function_path_only() {
+        let message = |attrs: &str| parse(attrs).1.join(" | ");
+        assert!(message("#[session(erase)]").contains("`erase` needs a value"));
+        assert!(message("#[session(erase = |s, u| ())]").contains("not a closure"));
+        assert!(message("#[session(erase = forget())]").contains("not a call"));
+        assert!(message("#[session(erase = 5)]").contains("fn(&mut Self, i64)"));
     }
 
     #[test]

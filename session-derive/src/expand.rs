@@ -7,6 +7,7 @@
 
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use crate::ast::Input;
 
@@ -72,6 +73,14 @@ pub fn derive(input: &Input) -> TokenStream {
             }
         }
     });
+    // Spanned at the path, so a function of the wrong signature is reported there.
+    let erase = input.attrs.erase.as_ref().map(|setting| {
+        let path = &setting.value;
+        quote_spanned! {path.span()=>
+            const ERASE_USER: #private::Option<fn(&mut Self, ::core::primitive::i64)> =
+                #private::Option::Some(#path);
+        }
+    });
     // Spanned at the struct so a missing `Serialize`, `Deserialize`, `Send`, ... (supertraits
     // of `Session`) is reported on the user's struct, naming the trait.
     let session_trait = quote_spanned!(span=> #private::Session);
@@ -80,6 +89,11 @@ pub fn derive(input: &Input) -> TokenStream {
         "The session middleware of [`{type_name}`] on `storage`, configured by its \
          `#[session(...)]` attributes: add it with `Composer::with`. Its builder methods \
          override the attributes at run time."
+    );
+    let admin_doc = format!(
+        "The sessions of [`{type_name}`] in `storage`, outside updates: get, list, update, \
+         replace, delete, migrate them, erase a user, while the bot runs (see \
+         `bot_session::admin`)."
     );
     let (ext_decl, ext_impl) = accessor_trait(input, &private, &accessor);
 
@@ -96,6 +110,7 @@ pub fn derive(input: &Input) -> TokenStream {
                 const LAZY: ::core::primitive::bool = #lazy;
                 const PREFIX: &'static ::core::primitive::str = #prefix;
                 const VERSION: ::core::primitive::u32 = #version;
+                #erase
                 type Codec = #private::#codec;
 
                 fn initial() -> Self {
@@ -111,6 +126,13 @@ pub fn derive(input: &Input) -> TokenStream {
                     #storage: impl #private::Storage,
                 ) -> #private::SessionMiddleware<Self> {
                     #private::SessionMiddleware::new(#storage)
+                }
+
+                #[doc = #admin_doc]
+                #vis fn admin(
+                    #storage: impl #private::Storage,
+                ) -> #private::Sessions<Self> {
+                    #private::Sessions::new(#storage)
                 }
             }
 

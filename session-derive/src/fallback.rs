@@ -63,6 +63,12 @@ fn stubs(input: &Input) -> TokenStream {
                 ) -> #private::SessionMiddleware<Self> {
                     ::core::unreachable!()
                 }
+
+                #vis fn admin(
+                    _: impl #private::Storage,
+                ) -> #private::Sessions<Self> {
+                    ::core::unreachable!()
+                }
             }
 
             #ext_impl
@@ -127,6 +133,15 @@ fn generic_stubs(input: &Input) -> TokenStream {
                 #vis fn middleware(
                     _: impl #private::Storage,
                 ) -> #private::SessionMiddleware<Self>
+                where
+                    Self: #private::Session,
+                {
+                    ::core::unreachable!()
+                }
+
+                #vis fn admin(
+                    _: impl #private::Storage,
+                ) -> #private::Sessions<Self>
                 where
                     Self: #private::Session,
                 {

@@ -65,6 +65,9 @@ use crate::errors::Errors;
 /// - `Counter::middleware(storage) -> SessionMiddleware<Counter>`, to add with
 ///   `Composer::with`; its builder methods (`.ttl(..)`, `.write_on_error(..)`, ...) override
 ///   the attributes at run time;
+/// - `Counter::admin(storage) -> bot_session::admin::Sessions<Counter>`, the sessions outside
+///   updates (a cron job, a broadcast, an admin command): get, list, update, delete, migrate,
+///   erase a user, safely while the bot runs;
 /// - a trait `CounterExt` with the struct's visibility, implemented for `Context`, with the
 ///   accessor `ctx.counter()`: `Result<SessionMut<'_, Counter>, SessionError>` for an eager
 ///   session, a future of the same for a lazy one (`ctx.prefs().await?`). The trait is
@@ -104,6 +107,11 @@ use crate::errors::Errors;
 ///   `fn(u32, StoredData<'_, Self>) -> Result<Self, HandlerError>` with the version it was
 ///   written with, and `StoredData::decode` reads it as the old type. `migrate` needs a
 ///   `version` above 0. Without `migrate`, older data fails to load with an error that says so.
+/// - **`erase = path::to::function`** — `fn(&mut Self, i64)`: removes the user with that id
+///   from a session other people share (a group's member list). Erasing a user
+///   (`bot_session::admin::Registry::erase_user`) deletes the sessions keyed by them and
+///   calls this on every other session of the type, storing those it changed. Without it, a
+///   type keeps nothing about a user in sessions keyed by someone else.
 /// - **`crate = "path::to::bot_session"`** — where the runtime is, for a crate that
 ///   re-exports it; default `::bot_session`.
 ///
@@ -155,7 +163,8 @@ use crate::errors::Errors;
 /// concrete `'static` type); an unknown or repeated attribute (with a "did you mean `ttl`?"
 /// for misspellings); an unknown key strategy or codec; `key` with `key_with`; a `ttl` that is
 /// zero, negative, fractional, a string or not a literal; `lazy = ...`; an invalid `name` or
-/// `prefix`; `migrate` without `version`. After such an error the middleware and the accessor
+/// `prefix`; `migrate` without `version`; a function attribute (`initial`, `migrate`, `erase`,
+/// ...) given a closure, a call or anything but a path, or a function of the wrong signature. After such an error the middleware and the accessor
 /// still exist, so the code using them reports nothing more.
 ///
 /// [`Session`]: https://docs.rs/bot-session/latest/bot_session/trait.Session.html

@@ -31,6 +31,8 @@ pub enum StorageOp {
     Commit,
     /// Removing expired sessions.
     Purge,
+    /// Listing the sessions under a prefix.
+    List,
 }
 
 impl StorageOp {
@@ -54,6 +56,7 @@ impl fmt::Display for StorageOp {
             StorageOp::Lock => "lock",
             StorageOp::Commit => "commit",
             StorageOp::Purge => "purge",
+            StorageOp::List => "list sessions",
         })
     }
 }

@@ -93,8 +93,8 @@ impl KeyStrategy {
     }
 
     /// The storage key of the session of `chat` itself, for strategies whose key is the chat
-    /// alone (`chat`, and `chat_thread` outside topics); `None` for the others, whose sessions
-    /// are not moved when a group becomes a supergroup.
+    /// alone (`chat`, and `chat_thread` outside topics); `None` for the others (`chat_user`
+    /// sessions of a group are found by listing, see `middleware/chat_migration.rs`).
     pub(crate) fn chat_key(&self, prefix: &str, ids: SessionIds, chat: i64) -> Option<StorageKey> {
         match (*self, ids.thread) {
             (KeyStrategy::Chat, _) | (KeyStrategy::ChatThread, None) => {
@@ -113,6 +113,19 @@ impl std::fmt::Debug for KeyStrategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The id a key part spells, if it spells one exactly as [`push_id`] writes it: `007` or `+7`
+/// is no id, since the key of id 7 is `7` and an edit of the one would miss the other.
+pub(crate) fn parse_id(text: &str) -> Option<i64> {
+    let id: i64 = text.parse().ok()?;
+    (itoa::Buffer::new().format(id) == text).then_some(id)
+}
+
+/// The user and chat of a `chat_user` key's part after the prefix (`user:chat`).
+pub(crate) fn parse_chat_user(rest: &str) -> Option<(i64, i64)> {
+    let (user, chat) = rest.split_once(':')?;
+    Some((parse_id(user)?, parse_id(chat)?))
 }
 
 /// Appends `id` in decimal. Every update formats at least one id: `write!` goes through the
@@ -223,6 +236,21 @@ mod tests {
             key(KeyStrategy::Custom(by_user_parity), SessionIds::default()),
             None
         );
+    }
+
+    #[test]
+    fn ids_parse_back_only_as_written() {
+        for id in [0, 7, -7, -100123, i64::MAX, i64::MIN] {
+            let mut out = StorageKey::new();
+            push_id(&mut out, id);
+            assert_eq!(parse_id(&out), Some(id));
+        }
+        for text in ["", "007", "+7", "-0", " 7", "7x", "99999999999999999999"] {
+            assert_eq!(parse_id(text), None, "{text:?}");
+        }
+        assert_eq!(parse_chat_user("42:-100123"), Some((42, -100123)));
+        assert_eq!(parse_chat_user("42"), None);
+        assert_eq!(parse_chat_user("42:-100123:7"), None);
     }
 
     #[test]

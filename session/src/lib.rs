@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admin;
 mod clock;
 mod codec;
 mod composer;
@@ -50,6 +51,7 @@ pub use update::Update;
 /// What `#[derive(Session)]` expands to refers to; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::admin::Sessions;
     pub use crate::codec::{Cbor, Json, Postcard};
     pub use crate::context::Context;
     pub use crate::error::{HandlerError, SessionError};

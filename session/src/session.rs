@@ -30,6 +30,14 @@ pub trait Session: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The schema version written with the data: `version = N`.
     const VERSION: u32;
 
+    /// How to remove a user from a session that other people share (a group's member list):
+    /// `erase = path`, a `fn(&mut Self, user_id: i64)`. Erasing a user
+    /// ([`Registry::erase_user`](crate::admin::Registry::erase_user)) deletes the sessions
+    /// keyed by the user outright, and calls this on every other session of the type.
+    /// `None` (the default): the type keeps nothing about a user in sessions keyed by
+    /// someone else.
+    const ERASE_USER: Option<fn(&mut Self, i64)> = None;
+
     /// The serialization format: `codec = "..."`.
     type Codec: Codec;
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bot_session::storage::{Change, Lease, LockedRead};
+use bot_session::storage::{Change, Lease, ListCursor, ListedSession, LockedRead};
 use bot_session::{ManualClock, Storage, StorageErrorKind};
 
 /// How a subject's time passes: a manual clock moves instantly, real stores need real waits.
@@ -518,4 +518,282 @@ pub async fn leases_serialize_increments_across_instances(s: &Subject) {
         Some((TASKS * EACH).to_string().into_bytes()),
         "increments were lost"
     );
+}
+
+// ---- Listing ----
+
+/// Every page of the listing of `prefix` with pages of `limit`, each checked against the
+/// bound; panics when the listing does not end within `max_pages`.
+async fn list_all(s: &Subject, prefix: &str, limit: usize, max_pages: usize) -> Vec<ListedSession> {
+    let mut cursor = ListCursor::start();
+    let mut listed = Vec::new();
+    for _ in 0..max_pages {
+        let page = s
+            .store
+            .list(prefix, &cursor, limit)
+            .await
+            .unwrap_or_else(|err| panic!("list `{prefix}` at {cursor}: {err}"));
+        assert!(
+            page.sessions.len() <= limit,
+            "a page of {} sessions for a limit of {limit}",
+            page.sessions.len()
+        );
+        listed.extend(page.sessions);
+        match page.next {
+            Some(next) => cursor = next,
+            None => return listed,
+        }
+    }
+    panic!("the listing of `{prefix}` did not end within {max_pages} pages");
+}
+
+/// The listed keys, checked to be listed once each.
+fn listed_once(listed: &[ListedSession]) -> std::collections::BTreeSet<&str> {
+    let mut keys = std::collections::BTreeSet::new();
+    for session in listed {
+        assert!(
+            keys.insert(session.key.as_str()),
+            "`{}` was listed twice",
+            session.key
+        );
+    }
+    keys
+}
+
+pub async fn listing_pages_through_every_session_under_the_prefix_once(s: &Subject) {
+    const N: usize = 250;
+    let ttl = Duration::from_secs(3600);
+    for i in 0..N {
+        let value = format!("value {i}");
+        write(
+            s,
+            &format!("list:{i}"),
+            value.as_bytes(),
+            (i % 3 == 0).then_some(ttl),
+        )
+        .await;
+    }
+    // Beside the prefix, not under it: a key equal to the prefix without its colon, one that
+    // sorts right after its range, one that sorts before it.
+    for key in ["list", "list;", "lisu:1", "lis:1", "other:1"] {
+        write(s, key, b"not listed", None).await;
+    }
+    for limit in [1, 7, 100, 1000] {
+        let listed = list_all(s, "list:", limit, N + 10).await;
+        let keys = listed_once(&listed);
+        let expected: std::collections::BTreeSet<String> =
+            (0..N).map(|i| format!("list:{i}")).collect();
+        assert_eq!(
+            keys,
+            expected.iter().map(String::as_str).collect(),
+            "limit {limit}"
+        );
+        for session in &listed {
+            let i: usize = session.key["list:".len()..].parse().unwrap();
+            assert_eq!(
+                session.value,
+                format!("value {i}").into_bytes(),
+                "{}",
+                session.key
+            );
+            match session.time_left {
+                None => assert!(i % 3 != 0, "{} lost its expiry", session.key),
+                Some(left) => {
+                    assert!(i % 3 == 0, "{} got an expiry", session.key);
+                    assert!(
+                        left <= ttl && left > ttl - Duration::from_secs(60),
+                        "{}: {left:?} left of {ttl:?}",
+                        session.key
+                    );
+                }
+            }
+        }
+    }
+    // The empty prefix lists every session of the store.
+    let everything = list_all(s, "", 100, 100).await;
+    let keys = listed_once(&everything);
+    assert_eq!(keys.len(), N + 5);
+    // A cursor kept as text resumes the listing.
+    let first = s
+        .store
+        .list("list:", &ListCursor::start(), 10)
+        .await
+        .unwrap();
+    let kept = ListCursor::from_string(first.next.expect("more pages").as_str());
+    let second = s.store.list("list:", &kept, 10).await.unwrap();
+    assert!(!second.sessions.is_empty());
+    for session in &second.sessions {
+        assert!(
+            !first.sessions.iter().any(|seen| seen.key == session.key),
+            "`{}` on two pages",
+            session.key
+        );
+    }
+    // Text no listing wrote is refused.
+    let err = s
+        .store
+        .list("list:", &ListCursor::from_string("not a cursor"), 10)
+        .await
+        .expect_err("a made-up cursor");
+    assert_eq!(err.kind(), StorageErrorKind::Invalid, "{err}");
+}
+
+pub async fn listing_takes_prefixes_literally(s: &Subject) {
+    let keys = [
+        "glob*?[x]\\:1",
+        "glob*?[x]\\:2",
+        "globa?[x]\\:3",
+        "glob*?[y]\\:4",
+        "percent%_:1",
+        "percentx_:2",
+        "ünï:日本:🦀",
+        "ünï:日本",
+    ];
+    for key in keys {
+        write(s, key, key.as_bytes(), None).await;
+    }
+    for (prefix, expected) in [
+        ("glob*?[x]\\:", &["glob*?[x]\\:1", "glob*?[x]\\:2"][..]),
+        ("percent%_", &["percent%_:1"][..]),
+        ("ünï:日本:", &["ünï:日本:🦀"][..]),
+    ] {
+        let listed = list_all(s, prefix, 10, 100).await;
+        let keys = listed_once(&listed);
+        assert_eq!(
+            keys,
+            expected.iter().copied().collect(),
+            "prefix {prefix:?}"
+        );
+    }
+}
+
+pub async fn listing_skips_expired_sessions_and_leases(s: &Subject) {
+    let ttl = s.short_ttl();
+    write(s, "exp:gone", b"x", Some(ttl)).await;
+    write(s, "exp:kept", b"y", None).await;
+    write(s, "exp:later", b"z", Some(Duration::from_secs(3600))).await;
+    // A key held by an update: a session with a value is listed (its value, not the lease);
+    // a key that only has a lease is not a session.
+    let lease = Duration::from_secs(30);
+    let held = match s
+        .store
+        .lock_and_read("exp:kept", 1, lease)
+        .await
+        .expect("lock")
+    {
+        LockedRead::Acquired { lease, .. } => lease,
+        busy => panic!("exp:kept is busy: {busy:?}"),
+    };
+    let fresh = match s
+        .store
+        .lock_and_read("exp:new", 2, lease)
+        .await
+        .expect("lock")
+    {
+        LockedRead::Acquired { lease, .. } => lease,
+        busy => panic!("exp:new is busy: {busy:?}"),
+    };
+    s.pass(ttl * 2).await;
+    let listed = list_all(s, "exp:", 10, 10).await;
+    let keys = listed_once(&listed);
+    assert_eq!(keys, ["exp:kept", "exp:later"].into_iter().collect());
+    assert_eq!(
+        listed.iter().find(|l| l.key == "exp:kept").unwrap().value,
+        b"y"
+    );
+    for session in list_all(s, "", 10, 100).await {
+        assert!(
+            !session.key.contains('\0'),
+            "a lease was listed: {:?}",
+            session.key
+        );
+    }
+    s.store
+        .commit("exp:kept", held, Change::Nothing)
+        .await
+        .expect("release");
+    s.store
+        .commit("exp:new", fresh, Change::Nothing)
+        .await
+        .expect("release");
+    // Purging removes what expired (where the store keeps it) and nothing else.
+    s.store.purge_expired().await.expect("purge");
+    assert_eq!(s.store.purge_expired().await.expect("purge again"), 0);
+    let keys: Vec<String> = list_all(s, "exp:", 10, 10)
+        .await
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(read(s, "exp:later").await.as_deref(), Some(&b"z"[..]));
+}
+
+/// While the listing runs, a writer adds keys and removes others: each key there from start
+/// to end is listed exactly once, and no key twice.
+pub async fn listing_while_keys_come_and_go(s: &Subject) {
+    const STABLE: usize = 400;
+    const GOING: usize = 200;
+    for i in 0..STABLE {
+        write(s, &format!("churn:stable:{i:04}"), b"s", None).await;
+    }
+    for i in 0..GOING {
+        write(s, &format!("churn:going:{i:04}"), b"g", None).await;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let store = Arc::clone(&s.store);
+        let stop = Arc::clone(&stop);
+        async move {
+            let mut changes = 0;
+            // Bounded: at most one add and one removal per `GOING` round.
+            for n in 0..10 * GOING {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                store
+                    .write(&format!("churn:added:{n:05}"), b"a", None)
+                    .await
+                    .expect("add");
+                if n < GOING {
+                    store
+                        .delete(&format!("churn:going:{n:04}"))
+                        .await
+                        .expect("remove");
+                }
+                changes += 1;
+                tokio::task::yield_now().await;
+            }
+            changes
+        }
+    });
+    let mut cursor = ListCursor::start();
+    let mut listed = Vec::new();
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        assert!(pages < 2000, "the listing did not end");
+        let page = s.store.list("churn:", &cursor, 13).await.expect("list");
+        assert!(page.sessions.len() <= 13);
+        listed.extend(page.sessions);
+        // Give the writer room between pages.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        match page.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let changes = writer.await.expect("the writer panicked");
+    assert!(changes > 0, "nothing changed while the listing ran");
+    let keys = listed_once(&listed);
+    for i in 0..STABLE {
+        let key = format!("churn:stable:{i:04}");
+        assert!(
+            keys.contains(key.as_str()),
+            "`{key}` was there all along and not listed"
+        );
+    }
+    for key in &keys {
+        assert!(key.starts_with("churn:"), "`{key}` is not under the prefix");
+    }
 }

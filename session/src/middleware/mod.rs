@@ -10,12 +10,12 @@
 mod access;
 mod chat_migration;
 mod guard;
-mod hold;
-mod load;
+pub(crate) mod hold;
+pub(crate) mod load;
 mod renewal;
-mod shared;
+pub(crate) mod shared;
 mod slot;
-mod state;
+pub(crate) mod state;
 mod write_back;
 
 use std::any::TypeId;
@@ -61,6 +61,12 @@ impl<S: Session> SessionMiddleware<S> {
         }
     }
 
+    /// The store, settings and lock table this middleware's updates share, for access to its
+    /// sessions outside updates (`admin::Sessions::of`).
+    pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
+        &self.shared
+    }
+
     fn options(&mut self) -> &mut Options {
         &mut Arc::make_mut(&mut self.shared).options
     }
@@ -104,7 +110,8 @@ impl<S: Session> SessionMiddleware<S> {
     }
 
     /// Move a group's sessions to its new chat id when it becomes a supergroup (on by
-    /// default; only sessions keyed by the chat alone move, see the README).
+    /// default): the session of the chat (`chat`, `chat_thread`), or every member's session
+    /// in it (`chat_user`, found by listing the store's sessions of this type; see the README).
     pub fn migrate_chats(mut self, enabled: bool) -> Self {
         self.options().migrate_chats = enabled;
         self

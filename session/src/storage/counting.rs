@@ -67,10 +67,14 @@ impl Observer for Counters {
                 change: Change::Touch(_),
                 ..
             } => Self::count(&self.touches),
+            // Not counted: a commit that changes nothing, and what is about no one session
+            // (a page of a listing, a purge of the expired).
             StorageCall::Commit {
                 change: Change::Nothing,
                 ..
-            } => {}
+            }
+            | StorageCall::List { .. }
+            | StorageCall::PurgeExpired => {}
         }
     }
 }

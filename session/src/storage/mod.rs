@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::StorageError;
+use crate::error::{StorageError, StorageErrorKind, StorageOp};
 
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod batcher;
 mod counting;
+mod list;
 mod memory;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod nonce;
@@ -28,6 +29,7 @@ mod sqlite;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisBuilder, RedisStorage};
 pub use counting::{Counters, CountingStorage, StoreStats};
+pub use list::{ListCursor, ListPage, ListedSession, Listing, MAX_PAGE};
 pub use memory::MemoryStorage;
 pub use observed::{Observed, Observer, StorageCall};
 #[cfg(feature = "postgres")]
@@ -191,6 +193,52 @@ pub trait Storage: Send + Sync + 'static {
         let _ = (key, change);
         None
     }
+
+    /// One page of the live sessions whose keys start with `prefix` (`""`: every session),
+    /// resuming at `cursor` ([`ListCursor::start`] for the first page), with at most `limit`
+    /// sessions (at most [`MAX_PAGE`]). A listing walks the pages until [`ListPage::next`] is
+    /// `None`; [`Listing`] does that.
+    ///
+    /// What every store promises:
+    /// - a session that is there, unexpired, from the first page to the last is listed
+    ///   exactly once; one written or removed meanwhile may be listed or not, never twice
+    ///   (but see [`RedisStorage`](crate::storage::RedisStorage) for a Redis whose key table
+    ///   shrinks meanwhile);
+    /// - expired sessions are never listed, nor anything but sessions (a lease is not one);
+    /// - a page holds at most `limit` sessions and may hold fewer, even none, before the end;
+    ///   the store never reads more than about a page into memory for it;
+    /// - each session comes with its bytes as stored (headers included: see
+    ///   [`StoredBytes`](crate::StoredBytes)) and its time left to live.
+    ///
+    /// The order is the store's: by key for SQLite and PostgreSQL, by key within each of the
+    /// memory store's shards, in Redis's `SCAN` order for Redis. A listing takes no lock and
+    /// no lease: a bot may run meanwhile, and what it writes after a session was listed is
+    /// not in the listing.
+    ///
+    /// The default, for stores that cannot list, fails with [`StorageErrorKind::Invalid`].
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: &ListCursor,
+        limit: usize,
+    ) -> Result<ListPage, StorageError> {
+        let _ = (prefix, cursor, limit);
+        Err(StorageError::new(
+            self.name(),
+            StorageOp::List,
+            StorageErrorKind::Invalid,
+            "this store cannot list its sessions (it does not implement `Storage::list`)",
+        ))
+    }
+
+    /// Deletes the expired sessions the store still keeps, now; answers how many.
+    ///
+    /// Expired sessions never read back, whether or not this runs: it frees their room. The
+    /// default does nothing and answers 0, for stores whose expired sessions go by
+    /// themselves (Redis).
+    async fn purge_expired(&self) -> Result<u64, StorageError> {
+        Ok(0)
+    }
 }
 
 /// Forwards to the shared store. The methods are not `async`: an `async fn` here would box
@@ -297,6 +345,27 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn commit_now(&self, key: &str, change: Change<'_>) -> Option<Result<(), StorageError>> {
         (**self).commit_now(key, change)
+    }
+    fn list<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        prefix: &'life1 str,
+        cursor: &'life2 ListCursor,
+        limit: usize,
+    ) -> StoreFuture<'async_trait, ListPage>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).list(prefix, cursor, limit)
+    }
+    fn purge_expired<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, u64>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).purge_expired()
     }
 }
 

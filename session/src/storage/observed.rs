@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::StorageError;
-use crate::storage::{Change, Lease, LockedRead, Storage};
+use crate::storage::{Change, Lease, ListCursor, ListPage, LockedRead, Storage};
 
 /// One call that reached the wrapped store, as an [`Observer`] sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +45,18 @@ pub enum StorageCall<'a> {
         /// What the commit changes.
         change: Change<'a>,
     },
+    /// [`Storage::list`]: one page of a listing.
+    List {
+        /// The prefix listed.
+        prefix: &'a str,
+    },
+    /// [`Storage::purge_expired`].
+    PurgeExpired,
 }
 
 impl StorageCall<'_> {
-    /// The key the call is about.
+    /// The key the call is about: for a listing, the prefix listed; for a purge, which is
+    /// about no key, `""`.
     pub fn key(&self) -> &str {
         match *self {
             StorageCall::Read { key }
@@ -57,6 +65,8 @@ impl StorageCall<'_> {
             | StorageCall::Touch { key }
             | StorageCall::LockAndRead { key }
             | StorageCall::Commit { key, .. } => key,
+            StorageCall::List { prefix } => prefix,
+            StorageCall::PurgeExpired => "",
         }
     }
 }
@@ -190,6 +200,21 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
         self.observer.observe(StorageCall::Commit { key, change });
         Some(outcome)
     }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: &ListCursor,
+        limit: usize,
+    ) -> Result<ListPage, StorageError> {
+        self.observer.observe(StorageCall::List { prefix });
+        self.inner.list(prefix, cursor, limit).await
+    }
+
+    async fn purge_expired(&self) -> Result<u64, StorageError> {
+        self.observer.observe(StorageCall::PurgeExpired);
+        self.inner.purge_expired().await
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +245,10 @@ mod tests {
             Some(Ok(()))
         ));
         assert_eq!(store.inner().read("k").await.unwrap(), None);
+        store.write("p:1", b"w", None).await.unwrap();
+        let page = store.list("p:", &ListCursor::start(), 10).await.unwrap();
+        assert_eq!(page.sessions.len(), 1);
+        assert_eq!(store.purge_expired().await.unwrap(), 0);
         let log = crate::sync::lock(&store.observer().0).clone();
         assert_eq!(
             log,
@@ -228,6 +257,9 @@ mod tests {
                 r#"Read { key: "k" }"#,
                 r#"Read { key: "k" }"#,
                 r#"Commit { key: "k", change: Delete }"#,
+                r#"Write { key: "p:1" }"#,
+                r#"List { prefix: "p:" }"#,
+                "PurgeExpired",
             ]
         );
     }

@@ -39,8 +39,10 @@ use crate::clock::{Clock, SystemClock, expiry};
 use crate::error::{StorageError, StorageOp};
 // A record is written before the table points at it, and marked dead after the table forgets
 // it, so a panic while a shard was locked leaves it consistent: keep serving it.
-use crate::storage::{Change, Lease, LockedRead, Storage};
+use crate::storage::{Change, Lease, ListCursor, ListPage, LockedRead, Storage};
 use crate::sync::lock;
+
+mod list;
 
 const SHARDS: usize = 64;
 /// Every this many writes to a shard, it is swept of expired entries, so memory held by
@@ -631,6 +633,19 @@ impl Storage for MemoryStorage {
 
     fn commit_now(&self, key: &str, change: Change<'_>) -> Option<Result<(), StorageError>> {
         Some(self.apply(key, change))
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: &ListCursor,
+        limit: usize,
+    ) -> Result<ListPage, StorageError> {
+        self.list_page(prefix, cursor, limit)
+    }
+
+    async fn purge_expired(&self) -> Result<u64, StorageError> {
+        Ok(MemoryStorage::purge_expired(self) as u64)
     }
 }
 

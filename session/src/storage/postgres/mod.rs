@@ -101,12 +101,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
-use crate::storage::{Change, Lease, LockedRead, Storage};
+use crate::storage::{Change, Lease, ListCursor, ListPage, LockedRead, Storage};
 
 use self::config::{ConnectionString, describe};
 use self::connections::{ConnectionSettings, Connections};
 use self::errors::STORE;
 use self::leases::Leases;
+use self::list::Lister;
 use self::sql::Sql;
 use self::store::Store;
 use self::sweep::sweep;
@@ -117,6 +118,7 @@ mod connections;
 mod errors;
 mod lease_requests;
 mod leases;
+mod list;
 mod sql;
 mod statements;
 mod store;
@@ -324,7 +326,11 @@ impl PostgresBuilder {
             Arc::clone(&store),
             tokio::runtime::Handle::current(),
         ));
-        Ok(PostgresStorage { store, leases })
+        Ok(PostgresStorage {
+            store,
+            leases,
+            lister: Arc::default(),
+        })
     }
 }
 
@@ -340,6 +346,8 @@ impl PostgresBuilder {
 pub struct PostgresStorage {
     store: Arc<Store>,
     leases: Arc<Leases>,
+    /// Listings' own connection (see `list.rs`).
+    lister: Arc<Lister>,
 }
 
 impl fmt::Debug for PostgresStorage {
@@ -445,5 +453,20 @@ impl Storage for PostgresStorage {
 
     fn shares_across_processes(&self) -> bool {
         true
+    }
+
+    /// In key order, a page a statement, on a connection of the listing's own (see
+    /// `list.rs`).
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: &ListCursor,
+        limit: usize,
+    ) -> Result<ListPage, StorageError> {
+        self.lister.page(&self.store, prefix, cursor, limit).await
+    }
+
+    async fn purge_expired(&self) -> Result<u64, StorageError> {
+        self.store.purge_expired().await
     }
 }

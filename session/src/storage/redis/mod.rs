@@ -92,7 +92,7 @@ use ::redis::{Client, ConnectionAddr, IntoConnectionInfo, RedisError, RedisResul
 use async_trait::async_trait;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
-use crate::storage::{Change, Lease, LockedRead, Storage, nonce};
+use crate::storage::{Change, Lease, ListCursor, ListPage, LockedRead, Storage, nonce};
 use crate::storage_key::StorageKey;
 
 use self::batch::Batcher;
@@ -116,6 +116,7 @@ mod errors;
 mod keys;
 mod lane;
 mod link;
+mod list;
 mod pipelined;
 mod plain;
 mod protocol;
@@ -409,6 +410,15 @@ fn invalid(message: impl Into<String>) -> StorageError {
 /// process. Clones share the store's connections (one for plain reads and writes, one for
 /// lease takes and commits). See the module docs for the key scheme.
 ///
+/// [`Storage::list`] walks the keys with `SCAN` (a cluster master by master), leaving lease
+/// keys out. Give the store a [key prefix](RedisBuilder::key_prefix) when its database holds
+/// other data: without one, a listing of every session also lists the other string keys.
+/// `SCAN` may return a key twice in one case: when Redis shrinks its key table during the
+/// listing, which it does once fewer than a tenth of the table's slots are in use (most of
+/// the database deleted meanwhile); a listing may then list a session of an earlier page
+/// again. In a cluster, a failover of the master being listed ends the listing with
+/// [`StorageErrorKind::Unavailable`]; start it again.
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), bot_session::StorageError> {
 /// use bot_session::storage::RedisStorage;
@@ -642,6 +652,17 @@ impl Storage for RedisStorage {
 
     fn shares_across_processes(&self) -> bool {
         true
+    }
+
+    /// `SCAN` over the prefix's keys, lease keys left out, then the values and times left in
+    /// one request; a cluster master by master (see `list.rs`).
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: &ListCursor,
+        limit: usize,
+    ) -> Result<ListPage, StorageError> {
+        self.list_page(prefix, cursor, limit).await
     }
 }
 

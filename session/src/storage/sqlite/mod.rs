@@ -54,6 +54,7 @@
 mod batch;
 mod database;
 mod error;
+mod list;
 mod readers;
 mod sql;
 mod store_thread;
@@ -76,7 +77,7 @@ use self::store_thread::Sweeper;
 use self::turn::Serve;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{StorageError, StorageOp};
-use crate::storage::{Change, Storage};
+use crate::storage::{Change, ListCursor, ListPage, Storage};
 
 /// Settings for [`SqliteStorage`], made by [`SqliteStorage::builder`].
 #[derive(Clone)]
@@ -420,6 +421,20 @@ impl Storage for SqliteStorage {
             }
             Change::Delete => self.try_change_here(key, &[], RowChange::Delete),
         }
+    }
+
+    /// In key order, a page a query on a read connection (see `list.rs`).
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: &ListCursor,
+        limit: usize,
+    ) -> Result<ListPage, StorageError> {
+        self.list_page(prefix, cursor, limit).await
+    }
+
+    async fn purge_expired(&self) -> Result<u64, StorageError> {
+        SqliteStorage::purge_expired(self).await.map(|n| n as u64)
     }
 }
 

@@ -25,6 +25,11 @@ impl Readers {
         }
     }
 
+    /// Whether the database has no read connection (it lives in memory).
+    pub(super) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     /// Runs `f` on a free read connection; `None` when none is free (never waits).
     pub(super) fn try_read<T>(&self, f: impl FnOnce(&Connection) -> T) -> Option<T> {
         let guard = self.slots.iter().find_map(|slot| {
@@ -35,6 +40,22 @@ impl Readers {
             };
             guard.is_some().then_some(guard)
         })?;
+        guard.as_ref().map(f)
+    }
+
+    /// Runs `f` on a read connection, waiting for one to be free: for a thread that may
+    /// block. `None` when the database has no read connection (it lives in memory) or they
+    /// are closed.
+    pub(super) fn read_waiting<T>(&self, f: impl FnOnce(&Connection) -> T) -> Option<T> {
+        let free = self.slots.iter().find_map(|slot| match slot.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        });
+        let guard = match free {
+            Some(guard) => guard,
+            None => lock(self.slots.first()?),
+        };
         guard.as_ref().map(f)
     }
 
