@@ -369,7 +369,10 @@ async fn run_pipeline(pipe: &Pipeline, mut conn: Plain) -> RedisResult<Vec<Value
 }
 
 /// A `GET` and a `PTTL` reply: the value and its time left, `None` when the key is gone.
-fn decode(value: Value, ttl: Value) -> Result<Option<(Vec<u8>, Option<Duration>)>, StorageError> {
+/// A live session's bytes and time left to live.
+type Found = (Vec<u8>, Option<Duration>);
+
+fn decode(value: Value, ttl: Value) -> Result<Option<Found>, StorageError> {
     let value = match value {
         Value::Nil => return Ok(None),
         Value::BulkString(bytes) => bytes,
