@@ -213,6 +213,25 @@ pub trait Storage: Send + Sync + 'static {
         ))
     }
 
+    /// The session at `key` as a listing shows it (its bytes and time left), or `None` when
+    /// there is none or it expired: for tools that show one session.
+    ///
+    /// The default walks the listing of `key` as a prefix until it meets the key; stores
+    /// override it with a read of the one key.
+    async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
+        let mut cursor = ListCursor::start();
+        loop {
+            let page = self.list(key, &cursor, MAX_PAGE).await?;
+            if let Some(found) = page.sessions.into_iter().find(|session| session.key == key) {
+                return Ok(Some(found));
+            }
+            match page.next {
+                Some(next) => cursor = next,
+                None => return Ok(None),
+            }
+        }
+    }
+
     /// Deletes the expired sessions the store still keeps, now; answers how many.
     ///
     /// Expired sessions never read back, whether or not this runs: it frees their room. The
@@ -328,6 +347,17 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         Self: 'async_trait,
     {
         (**self).list(prefix, cursor, limit)
+    }
+    fn inspect<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 str,
+    ) -> StoreFuture<'async_trait, Option<ListedSession>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).inspect(key)
     }
     fn purge_expired<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, u64>
     where

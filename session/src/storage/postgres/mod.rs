@@ -101,7 +101,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
-use crate::storage::{Change, Lease, ListCursor, ListPage, LockedRead, Storage};
+use crate::storage::{Change, Lease, ListCursor, ListPage, ListedSession, LockedRead, Storage};
 
 use self::config::{ConnectionString, describe};
 use self::connections::{ConnectionSettings, Connections};
@@ -455,6 +455,12 @@ impl Storage for PostgresStorage {
         limit: usize,
     ) -> Result<ListPage, StorageError> {
         self.lister.page(&self.store, prefix, cursor, limit).await
+    }
+
+    /// The first session of the key as a prefix, in key order, is the key's own.
+    async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
+        let page = self.list(key, &ListCursor::start(), 1).await?;
+        Ok(page.sessions.into_iter().find(|session| session.key == key))
     }
 
     async fn purge_expired(&self) -> Result<u64, StorageError> {

@@ -348,8 +348,8 @@ impl RedisStorage {
         Ok(sessions)
     }
 
-    /// The value and time left of one key, through the cluster's routing.
-    async fn fetch_one(
+    /// The value and time left of one key (in a cluster, on the node that serves it).
+    pub(super) async fn fetch_one(
         &self,
         key: &str,
     ) -> Result<Option<(Vec<u8>, Option<Duration>)>, StorageError> {

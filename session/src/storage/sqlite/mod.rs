@@ -77,7 +77,7 @@ use self::store_thread::Sweeper;
 use self::turn::Serve;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{StorageError, StorageOp};
-use crate::storage::{Change, ListCursor, ListPage, Storage};
+use crate::storage::{Change, ListCursor, ListPage, ListedSession, Storage};
 
 /// Settings for [`SqliteStorage`], made by [`SqliteStorage::builder`].
 #[derive(Clone)]
@@ -431,6 +431,12 @@ impl Storage for SqliteStorage {
         limit: usize,
     ) -> Result<ListPage, StorageError> {
         self.list_page(prefix, cursor, limit).await
+    }
+
+    /// The first session of the key as a prefix, in key order, is the key's own.
+    async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
+        let page = self.list(key, &ListCursor::start(), 1).await?;
+        Ok(page.sessions.into_iter().find(|session| session.key == key))
     }
 
     async fn purge_expired(&self) -> Result<u64, StorageError> {
