@@ -133,10 +133,10 @@ async fn every_command(s: Subject) {
             - 1_000_000;
         match line["time_left_ms"].as_u64() {
             Some(left) => assert!(
-                i % 10 == 0 && left <= 3_600_000 && left > 3_500_000,
+                i.is_multiple_of(10) && left <= 3_600_000 && left > 3_500_000,
                 "{line}"
             ),
-            None => assert!(i % 10 != 0, "{line}"),
+            None => assert!(!i.is_multiple_of(10), "{line}"),
         }
         assert_eq!(
             line["bytes"].as_u64(),
@@ -309,7 +309,12 @@ async fn check_copied(store: &dyn Storage) {
                 "{}",
                 session.key
             );
-            assert_eq!(session.time_left.is_some(), i % 10 == 0, "{}", session.key);
+            assert_eq!(
+                session.time_left.is_some(),
+                i.is_multiple_of(10),
+                "{}",
+                session.key
+            );
             assert!(seen.insert(i), "{} twice", session.key);
         }
     }

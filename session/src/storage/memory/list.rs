@@ -203,7 +203,7 @@ mod tests {
             for session in &listed {
                 let i: usize = session.key[2..].parse().unwrap();
                 assert_eq!(session.value, i.to_string().into_bytes());
-                let expected = (i % 2 == 0).then(|| Duration::from_secs(50));
+                let expected = i.is_multiple_of(2).then(|| Duration::from_secs(50));
                 assert_eq!(session.time_left, expected, "{}", session.key);
             }
         }
