@@ -133,7 +133,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Applies the update's write-back and releases its lease, if it holds one.
     ///
     /// A store that holds leases must refuse the change with
-    /// [`StorageErrorKind::LeaseLost`](crate::StorageErrorKind::LeaseLost) when the lease is no
+    /// [`StorageErrorKind::LeaseLost`] when the lease is no
     /// longer the current one, and must apply the change and the release atomically.
     async fn commit(
         &self,
@@ -184,7 +184,7 @@ pub trait Storage: Send + Sync + 'static {
     /// What every store promises:
     /// - a session that is there, unexpired, from the first page to the last is listed
     ///   exactly once; one written or removed meanwhile may be listed or not, never twice
-    ///   (but see [`RedisStorage`](crate::storage::RedisStorage) for a Redis whose key table
+    ///   (but see `RedisStorage` for a Redis whose key table
     ///   shrinks meanwhile);
     /// - expired sessions are never listed, nor anything but sessions (a lease is not one);
     /// - a page holds at most `limit` sessions and may hold fewer, even none, before the end;
