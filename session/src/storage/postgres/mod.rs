@@ -65,6 +65,13 @@
 //! it, so keep such transactions short. [`PostgresStorage::purge_expired`] runs on a
 //! connection of its own for that reason.
 //!
+//! # Listing
+//!
+//! [`Storage::list`] reads a page of rows in key order a statement, resuming after the last
+//! key listed (keyset pagination on the primary key), on a connection of its own that the
+//! first page opens: a page takes milliseconds, which the statements pipelined behind it on a
+//! shared connection would wait. Rows that only carry a lease are not listed.
+//!
 //! # TLS
 //!
 //! The URL's `sslmode` says whether to encrypt and what the server's certificate must prove,

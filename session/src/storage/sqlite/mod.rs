@@ -20,6 +20,9 @@
 //!   works, writes queue behind it and are answered when it is done, so the runtime's threads
 //!   never wait for it.
 //!
+//! - A page of a listing ([`Storage::list`]) runs on a read connection on a blocking thread
+//!   (`list.rs`): it reads up to a page of rows, longer than a runtime thread should be held.
+//!
 //! So an operation holds a runtime thread for at most one indexed statement on one row and,
 //! for a write, its commit: a `write` of a page or two into the log, no `fsync`. That is
 //! microseconds when the pages are in the operating system's cache, and one disk read per
