@@ -73,6 +73,21 @@ pub struct StoreOptions {
     /// Sessions read a page at a time (at most 10000).
     #[arg(long, global = true, value_name = "N", default_value_t = 1000)]
     pub page_size: usize,
+
+    /// How hard reading the store may work it [default: gentle for list, export and stats,
+    /// full for copy].
+    #[arg(long, global = true, value_enum)]
+    pub speed: Option<Speed>,
+}
+
+/// How hard a listing may work the store it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Speed {
+    /// After each page, pause nine times as long as the page took: the listing keeps the
+    /// store busy a tenth of the time at most, and a bot running on it keeps its pace.
+    Gentle,
+    /// Page after page without a pause: for a store no bot is using.
+    Full,
 }
 
 #[derive(Debug, Subcommand)]

@@ -68,11 +68,15 @@ async fn redis() -> Option<Subject> {
         .await
         .expect("connect to Redis");
     Some(Subject {
+        // Full speed: the tests' Redis holds other tests' keys, which a gentle listing would
+        // scan past with a pause after each page.
         args: vec![
             "--storage".into(),
             url.clone(),
             "--redis-key-prefix".into(),
             prefix.clone(),
+            "--speed".into(),
+            "full".into(),
         ],
         api: Arc::new(api),
         _cleanup: Box::new(DeleteKeys { url, prefix }),

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::for_each_session;
-use crate::args::StoreOptions;
+use crate::args::{Speed, StoreOptions};
 use crate::failure::Failure;
 use crate::progress;
 use crate::target::{Access, Target};
@@ -14,6 +14,7 @@ pub async fn run(
     from: &str,
     to: &str,
     prefix: &str,
+    speed: Speed,
 ) -> Result<(), Failure> {
     let (source, destination) = (Target::parse(from, options)?, Target::parse(to, options)?);
     if source.is_same_as(&destination) {
@@ -30,6 +31,7 @@ pub async fn run(
         &*from_store,
         prefix,
         options.page_size,
+        speed,
         &mut async |session| {
             writes.write(session).await?;
             bar.set_position(writes.written());

@@ -10,11 +10,12 @@ mod show;
 mod stats;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bot_session::Storage;
 use bot_session::storage::{ListedSession, Listing};
 
-use crate::args::{Cli, Command, StoreOptions, key_prefix};
+use crate::args::{Cli, Command, Speed, StoreOptions, key_prefix};
 use crate::failure::Failure;
 use crate::target::{Access, Target};
 
@@ -23,7 +24,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let options = &cli.stores;
     let json = cli.json;
     if let Command::Copy { from, to, prefix } = &cli.command {
-        return copy::run(options, from, to, &key_prefix(prefix.as_deref())).await;
+        let speed = options.speed.unwrap_or(Speed::Full);
+        return copy::run(options, from, to, &key_prefix(prefix.as_deref()), speed).await;
     }
     let Some(url) = cli.storage.as_deref() else {
         return Err(Failure::usage(
@@ -40,6 +42,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         store,
         target,
         options: options.clone(),
+        speed: Speed::Full,
+    };
+    let opened = Opened {
+        speed: options.speed.unwrap_or(Speed::Gentle),
+        ..opened
     };
     match cli.command {
         Command::List { prefix } => list::run(&opened, &key_prefix(prefix.as_deref()), json).await,
@@ -62,6 +69,8 @@ pub struct Opened {
     pub store: Arc<dyn Storage>,
     pub target: Target,
     pub options: StoreOptions,
+    /// How hard a listing may work the store.
+    pub speed: Speed,
 }
 
 impl Opened {
@@ -71,22 +80,35 @@ impl Opened {
         prefix: &str,
         mut each: impl AsyncFnMut(ListedSession) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
-        for_each_session(&*self.store, prefix, self.options.page_size, &mut each).await
+        let (page_size, speed) = (self.options.page_size, self.speed);
+        for_each_session(&*self.store, prefix, page_size, speed, &mut each).await
     }
 }
 
-/// Calls `each` for every session of `store` under `prefix`, a page at a time.
+/// How much longer than a page took a gentle listing pauses after it: the store works for
+/// the listing at most a tenth of the time.
+const GENTLE_PAUSE: u32 = 9;
+
+/// Calls `each` for every session of `store` under `prefix`, a page at a time, at `speed`.
 pub async fn for_each_session(
     store: &dyn Storage,
     prefix: &str,
     page_size: usize,
+    speed: Speed,
     each: &mut impl AsyncFnMut(ListedSession) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let mut listing = Listing::new(store, prefix, page_size);
-    while let Some(page) = listing.next_page().await? {
+    loop {
+        let started = Instant::now();
+        let Some(page) = listing.next_page().await? else {
+            return Ok(());
+        };
+        let took = started.elapsed();
         for session in page {
             each(session).await?;
         }
+        if speed == Speed::Gentle && listing.cursor().is_some() {
+            tokio::time::sleep(took * GENTLE_PAUSE).await;
+        }
     }
-    Ok(())
 }
