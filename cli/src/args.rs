@@ -83,8 +83,8 @@ pub struct StoreOptions {
 /// How hard a listing may work the store it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Speed {
-    /// After each page, pause nine times as long as the page took: the listing keeps the
-    /// store busy a tenth of the time at most, and a bot running on it keeps its pace.
+    /// After each page, pause 19 times as long as the page took: the listing keeps the
+    /// store busy a twentieth of the time at most, and a bot running on it keeps its pace.
     Gentle,
     /// Page after page without a pause: for a store no bot is using.
     Full,
