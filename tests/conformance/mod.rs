@@ -609,6 +609,29 @@ pub async fn listing_pages_through_every_session_under_the_prefix_once(s: &Subje
             }
         }
     }
+    // One session, as a listing shows it.
+    let one = s
+        .store
+        .inspect("list:3")
+        .await
+        .expect("inspect")
+        .expect("list:3");
+    assert_eq!(
+        (one.key.as_str(), one.value.as_slice()),
+        ("list:3", &b"value 3"[..])
+    );
+    assert!(one.time_left.is_some_and(|left| left <= ttl));
+    let bare = s
+        .store
+        .inspect("list")
+        .await
+        .expect("inspect")
+        .expect("list");
+    assert_eq!(
+        (bare.value.as_slice(), bare.time_left),
+        (&b"not listed"[..], None)
+    );
+    assert_eq!(s.store.inspect("list:").await.expect("inspect"), None);
     // The empty prefix lists every session of the store.
     let everything = list_all(s, "", 100, 100).await;
     let keys = listed_once(&everything);
@@ -701,6 +724,8 @@ pub async fn listing_skips_expired_sessions_and_leases(s: &Subject) {
         listed.iter().find(|l| l.key == "exp:kept").unwrap().value,
         b"y"
     );
+    assert_eq!(s.store.inspect("exp:gone").await.expect("inspect"), None);
+    assert_eq!(s.store.inspect("exp:new").await.expect("inspect"), None);
     for session in list_all(s, "", 10, 100).await {
         assert!(
             !session.key.contains('\0'),

@@ -135,7 +135,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Applies the update's write-back and releases its lease, if it holds one.
     ///
     /// A store that holds leases must refuse the change with
-    /// [`StorageErrorKind::LeaseLost`](crate::StorageErrorKind::LeaseLost) when the lease is no
+    /// [`StorageErrorKind::LeaseLost`] when the lease is no
     /// longer the current one, and must apply the change and the release atomically.
     async fn commit(
         &self,
@@ -202,7 +202,7 @@ pub trait Storage: Send + Sync + 'static {
     /// What every store promises:
     /// - a session that is there, unexpired, from the first page to the last is listed
     ///   exactly once; one written or removed meanwhile may be listed or not, never twice
-    ///   (but see [`RedisStorage`](crate::storage::RedisStorage) for a Redis whose key table
+    ///   (but see `RedisStorage` for a Redis whose key table
     ///   shrinks meanwhile);
     /// - expired sessions are never listed, nor anything but sessions (a lease is not one);
     /// - a page holds at most `limit` sessions and may hold fewer, even none, before the end;
@@ -229,6 +229,25 @@ pub trait Storage: Send + Sync + 'static {
             StorageErrorKind::Invalid,
             "this store cannot list its sessions (it does not implement `Storage::list`)",
         ))
+    }
+
+    /// The session at `key` as a listing shows it (its bytes and time left), or `None` when
+    /// there is none or it expired: for tools that show one session.
+    ///
+    /// The default walks the listing of `key` as a prefix until it meets the key; stores
+    /// override it with a read of the one key.
+    async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
+        let mut cursor = ListCursor::start();
+        loop {
+            let page = self.list(key, &cursor, MAX_PAGE).await?;
+            if let Some(found) = page.sessions.into_iter().find(|session| session.key == key) {
+                return Ok(Some(found));
+            }
+            match page.next {
+                Some(next) => cursor = next,
+                None => return Ok(None),
+            }
+        }
     }
 
     /// Deletes the expired sessions the store still keeps, now; answers how many.
@@ -359,6 +378,17 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         Self: 'async_trait,
     {
         (**self).list(prefix, cursor, limit)
+    }
+    fn inspect<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 str,
+    ) -> StoreFuture<'async_trait, Option<ListedSession>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).inspect(key)
     }
     fn purge_expired<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, u64>
     where

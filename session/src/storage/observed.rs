@@ -8,12 +8,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::StorageError;
-use crate::storage::{Change, Lease, ListCursor, ListPage, LockedRead, Storage};
+use crate::storage::{Change, Lease, ListCursor, ListPage, ListedSession, LockedRead, Storage};
 
 /// One call that reached the wrapped store, as an [`Observer`] sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageCall<'a> {
-    /// [`Storage::read`], or a [`Storage::read_now`] the store answered.
+    /// [`Storage::read`], a [`Storage::read_now`] the store answered, or
+    /// [`Storage::inspect`].
     Read {
         /// The key read.
         key: &'a str,
@@ -209,6 +210,11 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
     ) -> Result<ListPage, StorageError> {
         self.observer.observe(StorageCall::List { prefix });
         self.inner.list(prefix, cursor, limit).await
+    }
+
+    async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
+        self.observer.observe(StorageCall::Read { key });
+        self.inner.inspect(key).await
     }
 
     async fn purge_expired(&self) -> Result<u64, StorageError> {

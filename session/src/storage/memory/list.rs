@@ -97,6 +97,27 @@ impl MemoryStorage {
     }
 }
 
+impl MemoryStorage {
+    /// [`Storage::inspect`](crate::Storage::inspect): one key, found by its hash.
+    pub(super) fn inspect_entry(&self, key: &str) -> Option<ListedSession> {
+        let now = self.now();
+        let (hash, shard) = self.shard(key);
+        let record = shard.find(hash, key.as_bytes()).filter(|r| r.live(now))?;
+        Some(listed(&shard.arena, &record, now))
+    }
+}
+
+/// A record as a listing shows it.
+fn listed(arena: &[u8], record: &super::Record, now: u64) -> ListedSession {
+    ListedSession {
+        // Keys are written from `&str`.
+        key: String::from_utf8_lossy(&arena[record.key.clone()]).into_owned(),
+        value: arena[record.value.clone()].to_vec(),
+        time_left: (record.flags & EXPIRES != 0)
+            .then(|| Duration::from_millis(record.expires_at.saturating_sub(now))),
+    }
+}
+
 impl Shard {
     /// Appends to `out` the shard's first `room` live sessions (in key order) under `prefix`
     /// and after `after`; whether the shard has more of them.
@@ -126,16 +147,11 @@ impl Shard {
             found.truncate(room);
         }
         found.sort_unstable_by(|a, b| key_of(&a.0).cmp(key_of(&b.0)));
-        out.extend(found.into_iter().map(|(_, at)| {
-            let record = super::parse(arena, at);
-            ListedSession {
-                // Keys are written from `&str`.
-                key: String::from_utf8_lossy(&arena[record.key]).into_owned(),
-                value: arena[record.value].to_vec(),
-                time_left: (record.flags & EXPIRES != 0)
-                    .then(|| Duration::from_millis(record.expires_at.saturating_sub(now))),
-            }
-        }));
+        out.extend(
+            found
+                .into_iter()
+                .map(|(_, at)| listed(arena, &super::parse(arena, at), now)),
+        );
         more
     }
 }
@@ -192,6 +208,13 @@ mod tests {
             }
         }
         assert_eq!(all(&store, "", 100).await.len(), 501);
+        let one = store.inspect("a:4").await.unwrap().unwrap();
+        assert_eq!(
+            (one.value, one.time_left),
+            (b"4".to_vec(), Some(Duration::from_secs(50)))
+        );
+        assert_eq!(store.inspect("a:expired").await.unwrap(), None);
+        assert_eq!(store.inspect("a:").await.unwrap(), None);
     }
 
     #[tokio::test]

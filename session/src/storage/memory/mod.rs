@@ -39,7 +39,7 @@ use crate::clock::{Clock, SystemClock, expiry};
 use crate::error::{StorageError, StorageOp};
 // A record is written before the table points at it, and marked dead after the table forgets
 // it, so a panic while a shard was locked leaves it consistent: keep serving it.
-use crate::storage::{Change, Lease, ListCursor, ListPage, LockedRead, Storage};
+use crate::storage::{Change, Lease, ListCursor, ListPage, ListedSession, LockedRead, Storage};
 use crate::sync::lock;
 
 mod list;
@@ -642,6 +642,10 @@ impl Storage for MemoryStorage {
         limit: usize,
     ) -> Result<ListPage, StorageError> {
         self.list_page(prefix, cursor, limit)
+    }
+
+    async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
+        Ok(self.inspect_entry(key))
     }
 
     async fn purge_expired(&self) -> Result<u64, StorageError> {

@@ -65,6 +65,13 @@
 //! it, so keep such transactions short. [`PostgresStorage::purge_expired`] runs on a
 //! connection of its own for that reason.
 //!
+//! # Listing
+//!
+//! [`Storage::list`] reads a page of rows in key order a statement, resuming after the last
+//! key listed (keyset pagination on the primary key), on a connection of its own that the
+//! first page opens: a page takes milliseconds, which the statements pipelined behind it on a
+//! shared connection would wait. Rows that only carry a lease are not listed.
+//!
 //! # TLS
 //!
 //! The URL's `sslmode` says whether to encrypt and what the server's certificate must prove,
@@ -101,7 +108,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
-use crate::storage::{Change, Lease, ListCursor, ListPage, LockedRead, Storage};
+use crate::storage::{Change, Lease, ListCursor, ListPage, ListedSession, LockedRead, Storage};
 
 use self::config::{ConnectionString, describe};
 use self::connections::{ConnectionSettings, Connections};
@@ -464,6 +471,12 @@ impl Storage for PostgresStorage {
         limit: usize,
     ) -> Result<ListPage, StorageError> {
         self.lister.page(&self.store, prefix, cursor, limit).await
+    }
+
+    /// The first session of the key as a prefix, in key order, is the key's own.
+    async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
+        let page = self.list(key, &ListCursor::start(), 1).await?;
+        Ok(page.sessions.into_iter().find(|session| session.key == key))
     }
 
     async fn purge_expired(&self) -> Result<u64, StorageError> {

@@ -40,6 +40,9 @@ use crate::error::{StorageError, StorageErrorKind, StorageOp};
 use crate::storage::list::{bad_cursor, page_size};
 use crate::storage::{ListCursor, ListPage, ListedSession};
 
+/// A key's value and time left; `None` when the key is gone.
+type Found = Option<(Vec<u8>, Option<Duration>)>;
+
 /// The most `SCAN`s one page sends.
 const SCANS_PER_PAGE: usize = 16;
 
@@ -348,11 +351,8 @@ impl RedisStorage {
         Ok(sessions)
     }
 
-    /// The value and time left of one key, through the cluster's routing.
-    async fn fetch_one(
-        &self,
-        key: &str,
-    ) -> Result<Option<(Vec<u8>, Option<Duration>)>, StorageError> {
+    /// The value and time left of one key (in a cluster, on the node that serves it).
+    pub(super) async fn fetch_one(&self, key: &str) -> Result<Found, StorageError> {
         let stored = self.keys.value_key(key);
         let mut get = redis::cmd("GET");
         get.arg(&stored);
@@ -369,10 +369,7 @@ async fn run_pipeline(pipe: &Pipeline, mut conn: Plain) -> RedisResult<Vec<Value
 }
 
 /// A `GET` and a `PTTL` reply: the value and its time left, `None` when the key is gone.
-/// A live session's bytes and time left to live.
-type Found = (Vec<u8>, Option<Duration>);
-
-fn decode(value: Value, ttl: Value) -> Result<Option<Found>, StorageError> {
+fn decode(value: Value, ttl: Value) -> Result<Found, StorageError> {
     let value = match value {
         Value::Nil => return Ok(None),
         Value::BulkString(bytes) => bytes,

@@ -92,7 +92,9 @@ use ::redis::{Client, ConnectionAddr, IntoConnectionInfo, RedisError, RedisResul
 use async_trait::async_trait;
 
 use crate::error::{StorageError, StorageErrorKind, StorageOp};
-use crate::storage::{Change, Lease, ListCursor, ListPage, LockedRead, Storage, nonce};
+use crate::storage::{
+    Change, Lease, ListCursor, ListPage, ListedSession, LockedRead, Storage, nonce,
+};
 use crate::storage_key::StorageKey;
 
 use self::batch::Batcher;
@@ -663,6 +665,19 @@ impl Storage for RedisStorage {
         limit: usize,
     ) -> Result<ListPage, StorageError> {
         self.list_page(prefix, cursor, limit).await
+    }
+
+    /// A `GET` and a `PTTL` of the key.
+    async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
+        self.check_key(StorageOp::Read, key)?;
+        Ok(self
+            .fetch_one(key)
+            .await?
+            .map(|(value, time_left)| ListedSession {
+                key: key.to_owned(),
+                value,
+                time_left,
+            }))
     }
 }
 

@@ -20,6 +20,9 @@
 //!   works, writes queue behind it and are answered when it is done, so the runtime's threads
 //!   never wait for it.
 //!
+//! - A page of a listing ([`Storage::list`]) runs on a read connection on a blocking thread
+//!   (`list.rs`): it reads up to a page of rows, longer than a runtime thread should be held.
+//!
 //! So an operation holds a runtime thread for at most one indexed statement on one row and,
 //! for a write, its commit: a `write` of a page or two into the log, no `fsync`. That is
 //! microseconds when the pages are in the operating system's cache, and one disk read per
@@ -77,7 +80,7 @@ use self::store_thread::Sweeper;
 use self::turn::Serve;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{StorageError, StorageOp};
-use crate::storage::{Change, ListCursor, ListPage, Storage};
+use crate::storage::{Change, ListCursor, ListPage, ListedSession, Storage};
 
 /// Settings for [`SqliteStorage`], made by [`SqliteStorage::builder`].
 #[derive(Clone)]
@@ -431,6 +434,12 @@ impl Storage for SqliteStorage {
         limit: usize,
     ) -> Result<ListPage, StorageError> {
         self.list_page(prefix, cursor, limit).await
+    }
+
+    /// The first session of the key as a prefix, in key order, is the key's own.
+    async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
+        let page = self.list(key, &ListCursor::start(), 1).await?;
+        Ok(page.sessions.into_iter().find(|session| session.key == key))
     }
 
     async fn purge_expired(&self) -> Result<u64, StorageError> {
