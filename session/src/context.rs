@@ -39,6 +39,11 @@ struct Inner<U: ?Sized> {
     migration: Option<ChatMigration>,
     kind: &'static str,
     update_id: Option<i64>,
+    /// The chat the update was sent on behalf of, for the error of a session keyed by a user.
+    sender_chat: Option<i64>,
+    /// Where the chain this update runs in adds session types (`Composer::with`, or
+    /// `Sessions::with` for a teloxide branch), for the error of one that is missing.
+    added_with: &'static str,
     ticket: u64,
     /// The key this update last gave up on, to wait for before it runs again.
     blocker: Mutex<Option<Blocker<'static>>>,
@@ -136,11 +141,26 @@ impl Context {
     where
         U: SessionKeys + Send + Sync + 'static,
     {
+        Self::in_chain(update, ticket, session_types, "Composer::with")
+    }
+
+    /// [`Context::new`] for a chain whose session types are added with `added_with`.
+    pub(crate) fn in_chain<U>(
+        update: U,
+        ticket: u64,
+        session_types: &[TypeId],
+        added_with: &'static str,
+    ) -> Self
+    where
+        U: SessionKeys + Send + Sync + 'static,
+    {
         let inner: Arc<Inner<dyn Any + Send + Sync>> = Arc::new(Inner {
             ids: update.session_ids(),
             migration: sane_migration(&update),
             kind: update.kind_name(),
             update_id: update.update_id(),
+            sender_chat: update.sender_chat_id(),
+            added_with,
             ticket,
             blocker: Mutex::new(None),
             first: Attempt::new(session_types),
@@ -201,6 +221,17 @@ impl Context {
     /// The old and new chat ids, when this update announces that a group became a supergroup.
     pub fn chat_migration(&self) -> Option<ChatMigration> {
         self.inner.migration
+    }
+
+    /// The chat the update was sent on behalf of (an anonymous group admin, a channel): see
+    /// [`SessionKeys::sender_chat_id`]. Such an update has no user id.
+    pub fn sender_chat(&self) -> Option<i64> {
+        self.inner.sender_chat
+    }
+
+    /// How session types are added to the chain this update runs in, for messages.
+    pub(crate) fn added_with(&self) -> &'static str {
+        self.inner.added_with
     }
 
     /// The place of the session type `type_id` in this update: `None` when the composer has

@@ -71,6 +71,7 @@ impl Context {
         let not_registered = || SessionError::NotRegistered {
             session: S::NAME,
             type_name: S::TYPE_NAME,
+            add_with: self.added_with(),
         };
         let cell = self
             .slot_cell(TypeId::of::<S>())

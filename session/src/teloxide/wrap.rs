@@ -85,7 +85,12 @@ where
         // Present: the wrapper's signature requires it, and `type_check` (run by
         // `Dispatcher::build`) rejects a tree without it before any update arrives.
         let update: Arc<Update> = deps.get();
-        let ctx = Context::new(update, next_ticket(), self.sessions.types.types());
+        let ctx = Context::in_chain(
+            update,
+            next_ticket(),
+            self.sessions.types.types(),
+            "Sessions::with",
+        );
         let mut attempts = Attempts::new(ctx);
         let attempted = loop {
             let attempted = self.attempt(attempts.context(), &deps).await;
