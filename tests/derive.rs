@@ -672,7 +672,10 @@ async fn try_accessors_answer_none_for_an_update_without_a_key() {
     let unset = Composer::new().handler(async |ctx: Context| {
         match ctx.try_counter() {
             Err(SessionError::NotRegistered { session, .. }) => assert_eq!(session, "counter"),
-            other => panic!("expected NotRegistered, got {:?}", other.map(|c| c.is_some())),
+            other => panic!(
+                "expected NotRegistered, got {:?}",
+                other.map(|c| c.is_some())
+            ),
         }
         Ok(())
     });

@@ -211,13 +211,10 @@ impl Accessors {
     pub fn new(input: &Input, private: &TokenStream, accessor: &Ident, ty: &TokenStream) -> Self {
         let guard = quote!(#private::SessionMut<'_, #ty>);
         let result = quote!(#private::Result<#guard, #private::SessionError>);
-        let try_result =
-            quote!(#private::Result<#private::Option<#guard>, #private::SessionError>);
+        let try_result = quote!(#private::Result<#private::Option<#guard>, #private::SessionError>);
         let try_accessor = format_ident!("try_{}", accessor);
         if input.lazy() {
-            let future = |output: &TokenStream| {
-                quote!(impl #private::Future<Output = #output> + ::core::marker::Send)
-            };
+            let future = |output: &TokenStream| quote!(impl #private::Future<Output = #output> + ::core::marker::Send);
             Accessors {
                 output: future(&result),
                 body: quote!(#private::Context::load_session::<#ty>(self)),

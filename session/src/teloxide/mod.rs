@@ -93,10 +93,12 @@
 //! - teloxide keeps user ids as `u64`; an id above `i64::MAX` (no real user has one) gives no
 //!   user id rather than a negative one.
 
+pub mod dialogue;
 mod keys;
 mod session_set;
 mod sessions;
 mod signature;
 mod wrap;
 
+pub use dialogue::{Dialogue, SessionHandlerExt};
 pub use sessions::Sessions;
