@@ -7,6 +7,7 @@
 //! `teloxide`.)
 
 mod helpers;
+mod support;
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -21,6 +22,7 @@ use bot_session::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use support::fake_bot_api::{Failure, FakeBotApi};
 use teloxide::dispatching::UpdateHandler;
 use teloxide::dptree::di::DependencyMap;
 use teloxide::prelude::*;
@@ -848,4 +850,112 @@ async fn bot_session_s_tracing_events_reach_the_log_facade() {
     let line = logs.find("a session failed");
     assert!(line.starts_with("ERROR bot_session"), "{line}");
     assert!(line.contains("counter:5"), "{line}");
+}
+
+fn fake_bot(api: &FakeBotApi) -> Bot {
+    let url = url::Url::parse(&api.url()).expect("the fake server's URL");
+    Bot::new(api.token()).set_api_url(url)
+}
+
+/// Counts in chat 5 and replies with the count once it is stored; fails on "fail".
+fn counting_replies() -> UpdateHandler<BoxError> {
+    Update::filter_message().enter_session::<State>().endpoint(
+        |ctx: Context, bot: Bot, msg: Message, dialogue: Dialogue<State>| async move {
+            let text = msg.text().unwrap_or_default().to_owned();
+            dialogue
+                .update(State::ReceiveAge {
+                    full_name: text.clone(),
+                })
+                .await?;
+            ctx.send_after_commit(bot.send_message(msg.chat.id, format!("got {text}")));
+            if text == "fail" {
+                return Err("refused".into());
+            }
+            Ok::<(), BoxError>(())
+        },
+    )
+}
+
+#[tokio::test]
+async fn send_after_commit_sends_once_stored_and_never_for_a_failed_update() {
+    let api = FakeBotApi::start().await;
+    let store = MemoryStorage::new();
+    let deps = dptree::deps![State::middleware(store.clone()), fake_bot(&api)];
+    handle(&counting_replies(), &deps, text(1, 5, 5, "one"))
+        .await
+        .unwrap();
+    assert_eq!(
+        api.sent().len(),
+        1,
+        "sent before the endpoint's result came back"
+    );
+    assert_eq!(api.sent()[0].text, "got one");
+    assert_eq!(api.sent()[0].chat_id, 5);
+    handle(&counting_replies(), &deps, text(2, 5, 5, "fail"))
+        .await
+        .unwrap_err();
+    assert_eq!(api.sent().len(), 1, "a failed update sends nothing");
+    assert_eq!(
+        stored(&store, "state:5").await.as_deref(),
+        Some(r#"{"ReceiveAge":{"full_name":"one"}}"#)
+    );
+}
+
+#[tokio::test]
+async fn send_after_commit_waits_out_429s_and_logs_what_fails_with_the_chat() {
+    let logs = capture_logs();
+    let api = FakeBotApi::start().await;
+    let deps = dptree::deps![State::middleware(MemoryStorage::new()), fake_bot(&api)];
+    api.fail_next(
+        "sendMessage",
+        2,
+        Failure::TooManyRequests { retry_after: 1 },
+    );
+    let started = std::time::Instant::now();
+    handle(&counting_replies(), &deps, text(1, 5, 5, "slow"))
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(api.calls_of("sendMessage").len(), 3);
+    assert_eq!(api.sent().len(), 1);
+    assert!(logs.find("Telegram asks to slow down").contains("chat=5"));
+
+    // A failure that is not a 429: logged, with the chat, and not tried again.
+    api.fail_next("sendMessage", 1, Failure::ServerError);
+    handle(&counting_replies(), &deps, text(2, 77, 77, "lost"))
+        .await
+        .unwrap();
+    let failed = logs.find("a reply sent after the update was stored failed");
+    assert!(
+        failed.starts_with("ERROR") && failed.contains("chat=77") && failed.contains("SendMessage"),
+        "{failed}"
+    );
+    assert_eq!(api.calls_of("sendMessage").len(), 4);
+
+    // Flood control that outlasts the bound: given up after the tries.
+    api.fail_next(
+        "sendMessage",
+        1,
+        Failure::TooManyRequests { retry_after: 600 },
+    );
+    handle(&counting_replies(), &deps, text(3, 78, 78, "flood"))
+        .await
+        .unwrap();
+    assert_eq!(api.calls_of("sendMessage").len(), 5);
+    assert!(logs.find("chat=78").contains("Retry after"));
+}
+
+#[tokio::test]
+async fn send_after_commit_sends_nothing_again_for_a_redelivered_update() {
+    let logs = capture_logs();
+    let api = FakeBotApi::start().await;
+    let deps = dptree::deps![State::middleware(MemoryStorage::new()), fake_bot(&api)];
+    handle(&counting_replies(), &deps, text(1, 9, 9, "first"))
+        .await
+        .unwrap();
+    handle(&counting_replies(), &deps, text(1, 9, 9, "first"))
+        .await
+        .unwrap();
+    assert_eq!(api.sent().len(), 1);
+    assert!(logs.find("its reply is not sent again").contains("chat=9"));
 }

@@ -95,6 +95,7 @@
 
 pub mod dialogue;
 mod keys;
+mod send_after_commit;
 mod session_set;
 mod sessions;
 mod signature;
