@@ -12,6 +12,7 @@ mod support;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -71,6 +72,21 @@ enum ExpiringState {
 #[derive(Session, Serialize, Deserialize, Default, Debug)]
 #[session(key = "chat")]
 struct Counter {
+    count: u64,
+}
+
+/// A chat's dialogue read when entered, for updates that also take a user's session.
+#[derive(Session, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[session(key = "chat", lazy)]
+enum Tally {
+    #[default]
+    Zero,
+    Counted(u64),
+}
+
+#[derive(Session, Serialize, Deserialize, Default, Debug)]
+#[session(key = "user", lazy)]
+struct Visits {
     count: u64,
 }
 
@@ -958,4 +974,84 @@ async fn send_after_commit_sends_nothing_again_for_a_redelivered_update() {
         .unwrap();
     assert_eq!(api.sent().len(), 1);
     assert!(logs.find("its reply is not sent again").contains("chat=9"));
+}
+
+/// Inside `Sessions::wrap`, the dialogue and a user's session are taken in an order that
+/// depends on the update (the user's first for odd updates, before `enter_session`; after it
+/// for even ones), so concurrent updates take the two keys in opposite orders: wait-die makes
+/// the younger give up, and the wrapper runs the branch again, `enter_session` included. Every
+/// step must land exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inside_sessions_wrap_a_lost_race_runs_the_dialogue_again() {
+    const UPDATES: i64 = 1_000;
+    const CHATS: i64 = 5;
+    const USERS: i64 = 3;
+    let store = MemoryStorage::new();
+    let sessions = Sessions::new()
+        .with(Tally::middleware(store.clone()))
+        .with(Visits::middleware(store.clone()));
+    let runs = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&runs);
+    let tree = Arc::new(
+        Update::filter_message().chain(
+            sessions.wrap(
+                dptree::filter_async(|ctx: Context| async move {
+                    // Odd updates take the user's session first; one lost race ends the attempt.
+                    ctx.update_id().unwrap_or(0) % 2 == 0 || ctx.visits().await.is_ok()
+                })
+                .enter_session::<Tally>()
+                .endpoint(
+                    move |ctx: Context, dialogue: Dialogue<Tally>, tally: Tally| {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                        async move {
+                            tokio::task::yield_now().await;
+                            ctx.visits().await?.count += 1;
+                            let next = match tally {
+                                Tally::Zero => Tally::Counted(1),
+                                Tally::Counted(n) => Tally::Counted(n + 1),
+                            };
+                            dialogue.update(next).await?;
+                            Ok::<(), BoxError>(())
+                        }
+                    },
+                ),
+            ),
+        ),
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..UPDATES {
+        let tree = Arc::clone(&tree);
+        let update = text(i + 1, -(1 + i % CHATS), 1 + (i * 7) % USERS, "hi");
+        tasks.spawn(async move { handle(&tree, &DependencyMap::new(), update).await });
+    }
+    let all = async {
+        while let Some(done) = tasks.join_next().await {
+            done.expect("no task panicked")
+                .expect("every update succeeded");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .expect("updates taking two session types deadlocked");
+    let mut steps = 0;
+    for chat in 1..=CHATS {
+        let json = stored(&store, &format!("tally:-{chat}")).await.unwrap();
+        let tally: Tally = serde_json::from_str(&json).unwrap();
+        let Tally::Counted(n) = tally else {
+            panic!("chat -{chat} was never counted")
+        };
+        steps += n;
+    }
+    let mut visits = 0;
+    for user in 1..=USERS {
+        let json = stored(&store, &format!("visits:{user}")).await.unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        visits += value["count"].as_u64().unwrap();
+    }
+    assert_eq!((steps, visits), (UPDATES as u64, UPDATES as u64));
+    let runs = runs.load(Ordering::Relaxed);
+    assert!(
+        runs > UPDATES as u64,
+        "{runs} endpoint runs for {UPDATES} updates: no race was lost, so no rerun was tested"
+    );
 }
