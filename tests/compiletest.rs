@@ -8,3 +8,11 @@ fn ui() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/*.rs");
 }
+
+/// The compile errors a teloxide bot meets (feature `teloxide`); quoted in the README.
+#[cfg(feature = "teloxide")]
+#[test]
+fn ui_teloxide() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui-teloxide/*.rs");
+}

@@ -497,3 +497,187 @@ async fn middleware_builder_overrides_the_attribute() {
         r#"{"count":1}"#
     );
 }
+
+/// A conversation's state, as teloxide dialogues keep it: unit, tuple and struct variants.
+/// `#[default]` picks the start without `#[derive(Default)]`.
+#[derive(Session, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[session(key = "chat_user", name = "registration")]
+enum Registration {
+    #[default]
+    Start,
+    ReceiveAge(String),
+    ReceiveLocation {
+        full_name: String,
+        age: u8,
+    },
+}
+
+/// With `#[derive(Default)]` too: both derives read the same `#[default]`.
+#[derive(Session, Serialize, Deserialize, Default, Clone, Debug, PartialEq)]
+#[session(lazy)]
+enum Mood {
+    Happy,
+    #[default]
+    Calm,
+    Grumpy {
+        since: u32,
+    },
+}
+
+fn awake() -> Phase {
+    Phase::Awake { hours: 0 }
+}
+
+/// `initial` wins over `#[default]`, and may start with a variant that has data.
+#[derive(Session, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[session(initial = awake)]
+enum Phase {
+    #[default]
+    Asleep,
+    Awake {
+        hours: u32,
+    },
+}
+
+/// No `#[default]`: a hand-written `Default`.
+#[derive(Session, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[session(key = "user")]
+enum Level {
+    Beginner(u32),
+    Expert,
+}
+
+impl Default for Level {
+    fn default() -> Self {
+        Level::Beginner(1)
+    }
+}
+
+#[test]
+fn an_enum_starts_at_its_default_variant_or_initial() {
+    assert_eq!(Registration::initial(), Registration::Start);
+    assert_eq!(Registration::NAME, "registration");
+    assert_eq!(Registration::KEY.name(), "chat_user");
+    assert_eq!(Mood::initial(), Mood::Calm);
+    const { assert!(Mood::LAZY) };
+    assert_eq!(Phase::initial(), Phase::Awake { hours: 0 });
+    assert_eq!(Level::initial(), Level::Beginner(1));
+    assert_eq!(Level::NAME, "level");
+}
+
+#[tokio::test]
+async fn enum_sessions_move_through_their_variants_and_are_stored_as_serde_writes_them() {
+    let storage = MemoryStorage::new();
+    let bot = Composer::new()
+        .with(Registration::middleware(storage.clone()))
+        .with(Mood::middleware(storage.clone()))
+        .with(Phase::middleware(storage.clone()))
+        .with(Level::middleware(storage.clone()))
+        .handler(async |ctx: Context| {
+            let next = match &*ctx.registration()? {
+                Registration::Start => Registration::ReceiveAge("Ada".to_owned()),
+                Registration::ReceiveAge(name) => Registration::ReceiveLocation {
+                    full_name: name.clone(),
+                    age: 36,
+                },
+                Registration::ReceiveLocation { .. } => Registration::Start,
+            };
+            *ctx.registration()? = next;
+            *ctx.mood().await? = Mood::Grumpy { since: 3 };
+            if let Phase::Awake { hours } = &mut *ctx.phase()? {
+                *hours += 1;
+            }
+            if let Level::Beginner(xp) = &mut *ctx.level()? {
+                *xp += 1;
+            }
+            Ok(())
+        });
+    bot.handle_update(message(-5, 7)).await.unwrap();
+    assert_eq!(
+        stored(&storage, "registration:7:-5").await.unwrap(),
+        r#"{"ReceiveAge":"Ada"}"#
+    );
+    assert_eq!(
+        stored(&storage, "mood:-5").await.unwrap(),
+        r#"{"Grumpy":{"since":3}}"#
+    );
+    assert_eq!(
+        stored(&storage, "phase:-5").await.unwrap(),
+        r#"{"Awake":{"hours":1}}"#
+    );
+    assert_eq!(
+        stored(&storage, "level:7").await.unwrap(),
+        r#"{"Beginner":2}"#
+    );
+    bot.handle_update(message(-5, 7)).await.unwrap();
+    assert_eq!(
+        stored(&storage, "registration:7:-5").await.unwrap(),
+        r#"{"ReceiveLocation":{"full_name":"Ada","age":36}}"#
+    );
+    bot.handle_update(message(-5, 7)).await.unwrap();
+    assert_eq!(
+        stored(&storage, "registration:7:-5").await.unwrap(),
+        r#""Start""#
+    );
+}
+
+#[tokio::test]
+async fn try_accessors_answer_none_for_an_update_without_a_key() {
+    let storage = MemoryStorage::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let bot = Composer::new()
+        .with(Counter::middleware(storage.clone()))
+        .with(UserPrefs::middleware(storage.clone()))
+        .handler({
+            let seen = std::sync::Arc::clone(&seen);
+            move |ctx: Context| {
+                let seen = std::sync::Arc::clone(&seen);
+                async move {
+                    let counted = match ctx.try_counter()? {
+                        Some(mut counter) => {
+                            counter.count += 1;
+                            true
+                        }
+                        None => false,
+                    };
+                    let lang = match ctx.try_prefs().await? {
+                        Some(mut prefs) => {
+                            prefs.lang.push('x');
+                            Some(prefs.lang.clone())
+                        }
+                        None => None,
+                    };
+                    seen.lock().unwrap().push((counted, lang));
+                    Ok(())
+                }
+            }
+        });
+    bot.handle_update(message(5, 7)).await.unwrap();
+    // No chat: the chat's counter is `None`, the user's preferences are there.
+    bot.handle_update(ChatlessUpdate { user: 7 }).await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(true, Some("x".to_owned())), (false, Some("xx".to_owned()))]
+    );
+    assert_eq!(
+        stored(&storage, "counter:5").await.unwrap(),
+        r#"{"count":1}"#
+    );
+    assert_eq!(
+        stored(&storage, "prefs:7").await.unwrap(),
+        r#"{"lang":"xx"}"#
+    );
+
+    // A session that is not set up is still an error, naming it.
+    let unset = Composer::new().handler(async |ctx: Context| {
+        match ctx.try_counter() {
+            Err(SessionError::NotRegistered { session, .. }) => assert_eq!(session, "counter"),
+            other => panic!(
+                "expected NotRegistered, got {:?}",
+                other.map(|c| c.is_some())
+            ),
+        }
+        Ok(())
+    });
+    unset.handle_update(message(5, 7)).await.unwrap();
+}

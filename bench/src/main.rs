@@ -41,6 +41,7 @@ const WORKLOADS: &[&str] = &[
     "W1-limit",
     "W1",
     "W1-teloxide",
+    "W1-teloxide-dialogue",
     "W1-dialogue",
     "W2",
     "W3",
@@ -195,12 +196,18 @@ fn as_bots_run(selected: &dyn Fn(&str) -> bool) -> Result<()> {
     Ok(())
 }
 
-/// W1-teloxide and W1-dialogue (feature `teloxide`).
+/// W1-teloxide, W1-teloxide-dialogue and W1-dialogue (feature `teloxide`).
 #[cfg(feature = "teloxide")]
 fn teloxide_pair(selected: &dyn Fn(&str) -> bool) -> Result<()> {
     use workloads::teloxide;
     if selected("W1-teloxide") {
         print("W1-teloxide", &repeat(teloxide::adaptor_once)?);
+    }
+    if selected("W1-teloxide-dialogue") {
+        print(
+            "W1-teloxide-dialogue",
+            &repeat(teloxide::session_dialogue_once)?,
+        );
     }
     if selected("W1-dialogue") {
         print("W1-dialogue", &repeat(teloxide::dialogue_once)?);
@@ -210,7 +217,7 @@ fn teloxide_pair(selected: &dyn Fn(&str) -> bool) -> Result<()> {
 
 #[cfg(not(feature = "teloxide"))]
 fn teloxide_pair(selected: &dyn Fn(&str) -> bool) -> Result<()> {
-    for workload in ["W1-teloxide", "W1-dialogue"] {
+    for workload in ["W1-teloxide", "W1-teloxide-dialogue", "W1-dialogue"] {
         if selected(workload) {
             println!("bot-session {workload} skipped: build the bench with --features teloxide");
         }

@@ -3,9 +3,9 @@
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
-use syn::{Data, DeriveInput, Generics, Visibility};
+use syn::{Data, DeriveInput, Fields, Generics, Variant, Visibility};
 
-use crate::attr::{Attrs, Codec, KeyStrategy};
+use crate::attr::{Attrs, Codec, DEFAULT, KeyStrategy};
 use crate::errors::Errors;
 use crate::name;
 
@@ -44,7 +44,27 @@ impl<'a> Input<'a> {
         &self.original.data
     }
 
-    /// The struct name as users see it (without `r#`).
+    /// The variants of an enum marked `#[default]`, in order (none for a struct).
+    pub fn default_variants(&self) -> impl Iterator<Item = &'a Variant> {
+        let variants = match self.data() {
+            Data::Enum(data) => Some(&data.variants),
+            Data::Struct(_) | Data::Union(_) => None,
+        };
+        variants
+            .into_iter()
+            .flatten()
+            .filter(|variant| variant.attrs.iter().any(|attr| attr.path() == &DEFAULT))
+    }
+
+    /// The unit variant an enum session starts as, when one is marked `#[default]` (the first,
+    /// once validated the only one).
+    pub fn default_variant(&self) -> Option<&'a Ident> {
+        self.default_variants()
+            .find(|variant| matches!(variant.fields, Fields::Unit))
+            .map(|variant| &variant.ident)
+    }
+
+    /// The type's name as users see it (without `r#`).
     pub fn type_name(&self) -> String {
         let ident = self.ident.to_string();
         match ident.strip_prefix("r#") {
@@ -127,7 +147,7 @@ impl<'a> Input<'a> {
     }
 
     /// The span generated code that the user's type must satisfy is attributed to, so that
-    /// a missing `Serialize`, `Deserialize` or `Default` is reported on the struct's name.
+    /// a missing `Serialize`, `Deserialize` or `Default` is reported on the type's name.
     pub fn span(&self) -> Span {
         self.ident.span()
     }

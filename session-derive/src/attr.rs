@@ -32,6 +32,9 @@ pub const VERSION: Symbol = Symbol("version");
 pub const MIGRATE: Symbol = Symbol("migrate");
 pub const ERASE: Symbol = Symbol("erase");
 pub const CRATE: Symbol = Symbol("crate");
+/// Not a `#[session(...)]` keyword: the attribute that marks the variant an enum session starts
+/// as, `#[default]`, as `#[derive(Default)]` reads it.
+pub const DEFAULT: Symbol = Symbol("default");
 
 /// Every attribute, in the order the documentation lists them.
 pub const ATTRIBUTES: &[Symbol] = &[

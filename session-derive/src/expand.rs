@@ -52,13 +52,14 @@ pub fn derive(input: &Input) -> TokenStream {
         ),
         None => format_ident!("{}", input.codec().type_name()),
     };
-    let initial = match &input.attrs.initial {
-        Some(setting) => {
+    let initial = match (&input.attrs.initial, input.default_variant()) {
+        (Some(setting), _) => {
             let path = &setting.value;
             quote!(#path())
         }
-        // Spanned at the struct so a missing `Default` is reported there, naming the trait.
-        None => quote_spanned!(span=> <Self as ::core::default::Default>::default()),
+        (None, Some(variant)) => quote!(Self::#variant),
+        // Spanned at the type so a missing `Default` is reported there, naming the trait.
+        (None, None) => quote_spanned!(span=> <Self as ::core::default::Default>::default()),
     };
     let migrate = input.attrs.migrate.as_ref().map(|setting| {
         let path = &setting.value;
@@ -141,7 +142,7 @@ pub fn derive(input: &Input) -> TokenStream {
     }
 }
 
-/// The accessor trait `{Struct}Ext` (declared at module level with the struct's visibility)
+/// The accessor trait `{Type}Ext` (declared at module level with the type's visibility)
 /// and its impl for `Context` (to be placed inside the `const _` block).
 pub fn accessor_trait(
     input: &Input,
@@ -152,46 +153,55 @@ pub fn accessor_trait(
     let vis = input.vis;
     let ext = input.ext_trait();
     let type_name = input.type_name();
-    let guard = quote! {
-        #private::Result<#private::SessionMut<'_, #ident>, #private::SessionError>
-    };
-    let (output, body, method_doc) = if input.lazy() {
-        (
-            quote!(impl #private::Future<Output = #guard> + ::core::marker::Send),
-            quote!(#private::Context::load_session::<#ident>(self)),
-            format!(
-                "The `{accessor}` session of this update, read from the store on the first \
-                 call and reused after.\n\nThe guard derefs to [`{type_name}`]; it borrows the \
-                 context and cannot be held across `.await` (held there, the compiler says the handler's future \"cannot be sent between \
-                 threads safely\"; read or change the value in a block, \
-                 `let n = {{ ctx.{accessor}()?.n }};`, and take the guard again after awaiting). Fails when the update lacks the \
-                 ids the session is keyed by, when `{type_name}::middleware` is not in the \
-                 chain, or when the store fails."
-            ),
+    let methods = Accessors::new(input, private, accessor, &quote!(#ident));
+    let Accessors {
+        output,
+        body,
+        try_accessor,
+        try_output,
+        try_body,
+    } = &methods;
+    let guard_doc = format!(
+        "The guard derefs to [`{type_name}`]; it borrows the context and cannot be held across \
+         `.await` (held there, the compiler says the handler's future \"cannot be sent between \
+         threads safely\"; read or change the value in a block, \
+         `let n = {{ ctx.{accessor}()?.n }};`, and take the guard again after awaiting)."
+    );
+    let method_doc = if input.lazy() {
+        format!(
+            "The `{accessor}` session of this update, read from the store on the first call and \
+             reused after.\n\n{guard_doc} Fails when the update lacks the ids the session is \
+             keyed by (see `{try_accessor}` for updates that may), when \
+             `{type_name}::middleware` is not set up, or when the store fails."
         )
     } else {
-        (
-            guard,
-            quote!(#private::Context::session::<#ident>(self)),
-            format!(
-                "The `{accessor}` session of this update, loaded before the handler ran.\n\n\
-                 The guard derefs to [`{type_name}`]; it borrows the context and cannot be held \
-                 across `.await` (held there, the compiler says the handler's future \"cannot be sent between \
-                 threads safely\"; read or change the value in a block, \
-                 `let n = {{ ctx.{accessor}()?.n }};`, and take the guard again after awaiting). Fails when the update lacks the ids the session is keyed by, \
-                 or when `{type_name}::middleware` is not in the chain."
-            ),
+        format!(
+            "The `{accessor}` session of this update, loaded before the handler ran.\n\n\
+             {guard_doc} Fails when the update lacks the ids the session is keyed by (see \
+             `{try_accessor}` for updates that may), or when `{type_name}::middleware` is not \
+             set up."
         )
     };
+    let try_doc = format!(
+        "The `{accessor}` session of this update, or `None` when the update has no key for it: \
+         it lacks the ids the session is keyed by (an inline query has no chat; a message sent \
+         on behalf of a chat, by an anonymous group admin or a channel, has no user). Then \
+         nothing is read or written for it, and the handler goes on without the session.\n\n\
+         Otherwise as `{accessor}`, including its other errors."
+    );
     let trait_doc = format!(
-        "The typed accessor of the [`{type_name}`] session, `ctx.{accessor}()`, generated by \
-         `#[derive(Session)]`.\n\nImport it where handlers use the session."
+        "The typed accessors of the [`{type_name}`] session, `ctx.{accessor}()` and \
+         `ctx.{try_accessor}()`, generated by `#[derive(Session)]`.\n\nImport it where \
+         handlers use the session."
     );
     let decl = quote! {
         #[doc = #trait_doc]
         #vis trait #ext {
             #[doc = #method_doc]
             fn #accessor(&self) -> #output;
+
+            #[doc = #try_doc]
+            fn #try_accessor(&self) -> #try_output;
         }
     };
     let imp = quote! {
@@ -200,7 +210,48 @@ pub fn accessor_trait(
             fn #accessor(&self) -> #output {
                 #body
             }
+
+            fn #try_accessor(&self) -> #try_output {
+                #try_body
+            }
         }
     };
     (decl, imp)
+}
+
+/// The signatures and bodies of the two accessors of the session type `ty`: `ctx.<name>()`
+/// and `ctx.try_<name>()`, which answers `None` for an update without a key.
+pub struct Accessors {
+    pub output: TokenStream,
+    pub body: TokenStream,
+    pub try_accessor: Ident,
+    pub try_output: TokenStream,
+    pub try_body: TokenStream,
+}
+
+impl Accessors {
+    pub fn new(input: &Input, private: &TokenStream, accessor: &Ident, ty: &TokenStream) -> Self {
+        let guard = quote!(#private::SessionMut<'_, #ty>);
+        let result = quote!(#private::Result<#guard, #private::SessionError>);
+        let try_result = quote!(#private::Result<#private::Option<#guard>, #private::SessionError>);
+        let try_accessor = format_ident!("try_{}", accessor);
+        if input.lazy() {
+            let future = |output: &TokenStream| quote!(impl #private::Future<Output = #output> + ::core::marker::Send);
+            Accessors {
+                output: future(&result),
+                body: quote!(#private::Context::load_session::<#ty>(self)),
+                try_accessor,
+                try_output: future(&try_result),
+                try_body: quote!(#private::Context::try_load_session::<#ty>(self)),
+            }
+        } else {
+            Accessors {
+                output: result,
+                body: quote!(#private::Context::session::<#ty>(self)),
+                try_accessor,
+                try_output: try_result,
+                try_body: quote!(#private::Context::try_session::<#ty>(self)),
+            }
+        }
+    }
 }

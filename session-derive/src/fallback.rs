@@ -93,26 +93,28 @@ fn generic_stubs(input: &Input) -> TokenStream {
         None => bound,
     };
     let ty = quote!(#ident #ty_generics);
-    let guard = quote! {
-        #private::Result<#private::SessionMut<'_, #ty>, #private::SessionError>
-    };
-    let (output, body) = if input.lazy() {
-        (
-            quote!(impl #private::Future<Output = #guard> + ::core::marker::Send),
-            quote!(#private::Context::load_session::<#ty>(self)),
-        )
-    } else {
-        (guard, quote!(#private::Context::session::<#ty>(self)))
-    };
     let accessor = input.accessor().map(|accessor| {
+        let expand::Accessors {
+            output,
+            body,
+            try_accessor,
+            try_output,
+            try_body,
+        } = expand::Accessors::new(input, &private, &accessor, &ty);
         let signature = quote! {
             fn #accessor #impl_generics (&self) -> #output
+            where
+                #bounds
+        };
+        let try_signature = quote! {
+            fn #try_accessor #impl_generics (&self) -> #try_output
             where
                 #bounds
         };
         quote! {
             #vis trait #ext {
                 #signature;
+                #try_signature;
             }
 
             const _: () = {
@@ -120,6 +122,9 @@ fn generic_stubs(input: &Input) -> TokenStream {
                 impl #ext for #private::Context {
                     #signature {
                         #body
+                    }
+                    #try_signature {
+                        #try_body
                     }
                 }
             };

@@ -1,7 +1,7 @@
 //! The `#[derive(Session)]` macro of [bot-session](https://docs.rs/bot-session). Use it through
 //! `bot_session::Session`; this crate is an implementation detail.
 //!
-//! The pipeline: [`Input::from_syn`](ast::Input::from_syn) reads the struct and its
+//! The pipeline: [`Input::from_syn`](ast::Input::from_syn) reads the type and its
 //! `#[session(...)]` attributes, `validate` checks the rules that span several of them, and
 //! [`expand`] writes the code — or, on any error, [`fallback`] writes the errors plus
 //! stand-ins for the items the rest of the user's code refers to.
@@ -21,8 +21,8 @@ use syn::{DeriveInput, parse_macro_input};
 use crate::ast::Input;
 use crate::errors::Errors;
 
-/// Derives [`Session`] for a struct with named fields: typed, persistent state per chat, user
-/// or user-in-chat, loaded before (or during) a handler and written back after it.
+/// Derives [`Session`] for a struct with named fields or an enum: typed, persistent state per
+/// chat, user or user-in-chat, loaded before (or during) a handler and written back after it.
 ///
 /// ```
 /// mod sessions {
@@ -57,9 +57,29 @@ use crate::errors::Errors;
 ///     });
 /// ```
 ///
+/// An enum is a conversation's state, as teloxide keeps dialogues: unit, tuple and struct
+/// variants, stored as serde writes them. The session starts as the variant marked
+/// `#[default]` (no `#[derive(Default)]` needed; with one, both read the same mark):
+///
+/// ```
+/// use bot_session::Session;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Session, Serialize, Deserialize, Clone)]
+/// #[session(key = "chat_user")] // one conversation per member of a group
+/// enum Registration {
+///     #[default]
+///     Start,
+///     ReceiveAge { full_name: String },
+///     ReceiveLocation(String, u8),
+/// }
+///
+/// assert!(matches!(Registration::initial(), Registration::Start));
+/// ```
+///
 /// # What it generates
 ///
-/// For `struct Counter`:
+/// For `struct Counter` (or `enum Counter`):
 ///
 /// - `impl Session for Counter`, whose constants carry the attributes below;
 /// - `Counter::middleware(storage) -> SessionMiddleware<Counter>`, to add with
@@ -68,14 +88,18 @@ use crate::errors::Errors;
 /// - `Counter::admin(storage) -> bot_session::admin::Sessions<Counter>`, the sessions outside
 ///   updates (a cron job, a broadcast, an admin command): get, list, update, delete, migrate,
 ///   erase a user, safely while the bot runs;
-/// - a trait `CounterExt` with the struct's visibility, implemented for `Context`, with the
+/// - a trait `CounterExt` with the type's visibility, implemented for `Context`, with the
 ///   accessor `ctx.counter()`: `Result<SessionMut<'_, Counter>, SessionError>` for an eager
-///   session, a future of the same for a lazy one (`ctx.prefs().await?`). The trait is
-///   declared next to the struct, so `use crate::sessions::CounterExt;` brings the accessor
-///   into scope elsewhere.
+///   session, a future of the same for a lazy one (`ctx.prefs().await?`); and
+///   `ctx.try_counter()`, the same wrapped in an `Option`: `Ok(None)` when the update has no
+///   key for the session (an inline query has no chat, a message sent on behalf of a chat has
+///   no user), so a handler can go on without it where `ctx.counter()?` would fail the update.
+///   The trait is declared next to the type, so `use crate::sessions::CounterExt;` brings the
+///   accessors into scope elsewhere.
 ///
-/// The struct must implement `Serialize`, `Deserialize`, `Send`, `Sync` and be `'static`; and
-/// `Default` unless `initial` is given. A missing trait is reported on the struct's name.
+/// The type must implement `Serialize`, `Deserialize`, `Send`, `Sync` and be `'static`; and
+/// `Default` unless `initial` is given (or, for an enum, a variant is marked `#[default]`). A
+/// missing trait is reported on the type's name.
 ///
 /// # Attributes
 ///
@@ -93,13 +117,14 @@ use crate::errors::Errors;
 ///   the handler; an update that never touches it costs no store access. A bare flag.
 /// - **`name = "prefs"`** — the accessor, `ctx.prefs()`. A snake_case Rust identifier that is
 ///   not a keyword nor a method `Context` already has (`session`, `update`, `ids`, ...).
-///   Default: the struct name in snake_case (`UserPrefs` → `user_prefs`).
+///   Default: the type name in snake_case (`UserPrefs` → `user_prefs`).
 /// - **`prefix = "prefs_v2"`** — the storage namespace: keys are stored as `prefix:key`, so
 ///   several session types can share one store. Non-empty, without `:` (which separates the
 ///   prefix from the key, so two types could otherwise share keys) or whitespace. Default: the
 ///   name.
 /// - **`initial = path::to::function`** — `fn() -> Self` giving the value of a session that
-///   was never stored (or was cleared). Default: `Default::default`.
+///   was never stored (or was cleared). Default: an enum's `#[default]` variant, else
+///   `Default::default`.
 /// - **`codec = "json" | "postcard" | "cbor"`** — the format of the stored bytes. Default
 ///   `"json"`; the others need the runtime's cargo feature of the same name.
 /// - **`version = 2`** and **`migrate = path::to::function`** — schema versioning. Data is
@@ -158,8 +183,10 @@ use crate::errors::Errors;
 ///
 /// # Mistakes are compile errors
 ///
-/// Each is reported at the offending token with what is allowed instead, all at once: an enum,
-/// union, tuple or unit struct; generic parameters (a session is stored and found by its
+/// Each is reported at the offending token with what is allowed instead, all at once: a union
+/// (it does not record which field holds the value), a tuple or unit struct, an enum without
+/// variants; `#[default]` on a variant with fields, on two variants, with a value, or on a
+/// field; `#[session(...)]` on a field or variant; generic parameters (a session is stored and found by its
 /// concrete `'static` type); an unknown or repeated attribute (with a "did you mean `ttl`?"
 /// for misspellings); an unknown key strategy or codec; `key` with `key_with`; a `ttl` that is
 /// zero, negative, fractional, a string or not a literal; `lazy = ...`; an invalid `name` or
@@ -168,7 +195,7 @@ use crate::errors::Errors;
 /// still exist, so the code using them reports nothing more.
 ///
 /// [`Session`]: https://docs.rs/bot-session/latest/bot_session/trait.Session.html
-#[proc_macro_derive(Session, attributes(session))]
+#[proc_macro_derive(Session, attributes(session, default))]
 pub fn derive_session(input: TokenStream) -> TokenStream {
     let node = parse_macro_input!(input as DeriveInput);
     derive(&node).into()

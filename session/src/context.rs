@@ -47,6 +47,11 @@ struct Inner<U: ?Sized> {
     /// Every update id at or below this one is confirmed with the source it came from and
     /// never comes again (see `Composer::confirm_delivered`).
     confirmed: i64,
+    /// The chat the update was sent on behalf of, for the error of a session keyed by a user.
+    sender_chat: Option<i64>,
+    /// Where the chain this update runs in adds session types (`Composer::with`, or
+    /// `Sessions::with` for a teloxide branch), for the error of one that is missing.
+    added_with: &'static str,
     ticket: u64,
     /// The key this update last gave up on, to wait for before it runs again.
     lost: Mutex<Option<Box<LostRace>>>,
@@ -203,12 +208,28 @@ impl Context {
     where
         U: SessionKeys + Send + Sync + 'static,
     {
+        Self::in_chain(update, ticket, confirmed, session_types, "Composer::with")
+    }
+
+    /// [`Context::new`] for a chain whose session types are added with `added_with`.
+    pub(crate) fn in_chain<U>(
+        update: U,
+        ticket: u64,
+        confirmed: i64,
+        session_types: &[TypeId],
+        added_with: &'static str,
+    ) -> Self
+    where
+        U: SessionKeys + Send + Sync + 'static,
+    {
         let inner: Arc<Inner<dyn Any + Send + Sync>> = Arc::new(Inner {
             ids: update.session_ids(),
             migration: sane_migration(&update),
             kind: update.kind_name(),
             update_id: update.update_id(),
             confirmed,
+            sender_chat: update.sender_chat_id(),
+            added_with,
             ticket,
             lost: Mutex::new(None),
             failed_retryably: AtomicBool::new(false),
@@ -271,6 +292,17 @@ impl Context {
     /// The old and new chat ids, when this update announces that a group became a supergroup.
     pub fn chat_migration(&self) -> Option<ChatMigration> {
         self.inner.migration
+    }
+
+    /// The chat the update was sent on behalf of (an anonymous group admin, a channel): see
+    /// [`SessionKeys::sender_chat_id`]. Such an update has no user id.
+    pub fn sender_chat(&self) -> Option<i64> {
+        self.inner.sender_chat
+    }
+
+    /// How session types are added to the chain this update runs in, for messages.
+    pub(crate) fn added_with(&self) -> &'static str {
+        self.inner.added_with
     }
 
     /// The place of the session type `type_id` in this update: `None` when the composer has

@@ -233,8 +233,10 @@ pub enum SessionError {
     /// The update lacks an id the session's key strategy needs (an inline query has no chat).
     #[error(
         "session `{session}` has no key for this update: the `{strategy}` strategy needs {needs}, \
-         which this update ({update_kind}) does not carry; nothing was read or written for it \
-         (check `ctx.ids()` before touching the session, or pick a key strategy that fits this update)"
+         {}; nothing was read or written for it (use `ctx.try_{session}()` to go on without \
+         the session, check `ctx.ids()` before touching it, or pick a key strategy that fits \
+         this update)",
+        no_key_reason(strategy, update_kind, *sender_chat)
     )]
     NoKey {
         /// The session's accessor name.
@@ -245,18 +247,28 @@ pub enum SessionError {
         needs: &'static str,
         /// The kind of update that lacked it.
         update_kind: &'static str,
+        /// The chat the update was sent on behalf of (`sender_chat`: an anonymous group
+        /// admin, a channel), when that is why it has no user.
+        sender_chat: Option<i64>,
     },
 
-    /// The composer has no middleware for this session type.
+    /// The chain has no middleware for this session type.
     #[error(
-        "session `{session}` is not set up on this composer: add `{type_name}::middleware(storage)` \
-         with `Composer::with` before the handler"
+        "session `{session}` is not set up for this update: add `{type_name}::middleware(storage)` \
+         with `{add_with}` {}",
+        match *add_with {
+            "Composer::with" => "before the handler",
+            _ => "to the `Sessions` whose `wrap` runs this branch",
+        }
     )]
     NotRegistered {
         /// The session's accessor name.
         session: &'static str,
         /// The session's Rust type.
         type_name: &'static str,
+        /// What adds session types to the chain the update ran in: `Composer::with`, or
+        /// `Sessions::with` for a teloxide branch.
+        add_with: &'static str,
     },
 
     /// A middleware that runs before the session's own touched the session.
@@ -405,6 +417,19 @@ fn holder_hint(holder_ticket: Option<u64>) -> String {
     match holder_ticket {
         Some(ticket) => format!(" (held by the update with ticket {ticket})"),
         None => String::new(),
+    }
+}
+
+/// Why a [`SessionError::NoKey`] update lacks the id: a user-keyed session of an update sent
+/// on behalf of a chat gets the real reason, as its `from` looks like a user.
+fn no_key_reason(strategy: &str, update_kind: &str, sender_chat: Option<i64>) -> String {
+    match sender_chat {
+        Some(chat) if strategy != "chat" && strategy != "chat_thread" => format!(
+            "and this {update_kind} was sent on behalf of the chat {chat} (`sender_chat` is set: \
+             an anonymous group admin, a channel or its automatic forward), so its `from` is a \
+             placeholder, not a user"
+        ),
+        _ => format!("which this update ({update_kind}) does not carry"),
     }
 }
 

@@ -36,6 +36,14 @@ pub trait SessionKeys {
     fn update_id(&self) -> Option<i64> {
         None
     }
+    /// The chat the update was sent on behalf of: a message's `sender_chat` (an anonymous
+    /// group admin, a channel, a channel's automatic forward to its discussion group), a
+    /// reaction's `actor_chat`, a poll answer's `voter_chat`. Such an update has no user (its
+    /// `from`, where present, is a placeholder), and the error of a session keyed by the user
+    /// says so.
+    fn sender_chat_id(&self) -> Option<i64> {
+        None
+    }
     /// A short name of the update's kind (`"message"`, `"inline_query"`, ...), for messages.
     fn kind_name(&self) -> &'static str {
         "update"

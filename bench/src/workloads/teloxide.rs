@@ -1,13 +1,14 @@
-//! W1-teloxide and W1-dialogue (feature `teloxide`): W1's stream as teloxide `Update` values
-//! through a dptree handler tree, with bot-session's adaptor and the counter session, and with
-//! teloxide's own `dialogue::enter` over `InMemStorage` and an endpoint that stores
-//! `count + 1`.
+//! W1-teloxide, W1-teloxide-dialogue and W1-dialogue (feature `teloxide`): W1's stream as
+//! teloxide `Update` values through a dptree handler tree, with bot-session's adaptor and the
+//! counter session; with bot-session's dialogue shape (`enter_session`, the `Dialogue` handle
+//! storing `count + 1` through a session in the memory store); and with teloxide's own
+//! `dialogue::enter` over `InMemStorage` and an endpoint that stores `count + 1`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bot_session::teloxide::Sessions;
-use bot_session::{Context, MemoryStorage, Storage};
+use bot_session::teloxide::{SessionHandlerExt, Sessions};
+use bot_session::{Context, MemoryStorage, Session, Storage};
 use serde::{Deserialize, Serialize};
 use teloxide::dispatching::UpdateHandler;
 use teloxide::dispatching::dialogue::{Dialogue, InMemStorage, Storage as _};
@@ -32,6 +33,13 @@ struct Count {
 }
 
 type CountDialogue = Dialogue<Count, InMemStorage<Count>>;
+
+/// The same state as a session, for the dialogue shape: keyed by chat, in the memory store.
+#[derive(Session, Clone, Default, Serialize, Deserialize)]
+#[session(key = "chat", name = "count_state")]
+struct CountState {
+    count: u64,
+}
 
 /// Dispatches the updates one after another through `handler` with `deps`.
 async fn sequential(
@@ -75,6 +83,49 @@ fn dialogue_tree() -> UpdateHandler<BotError> {
                 .await?;
             Ok(())
         })
+}
+
+fn session_dialogue_tree() -> UpdateHandler<BotError> {
+    Update::filter_message()
+        .enter_session::<CountState>()
+        .endpoint(
+            |dialogue: bot_session::teloxide::Dialogue<CountState>, state: CountState| async move {
+                dialogue
+                    .update(CountState {
+                        count: state.count + 1,
+                    })
+                    .await?;
+                Ok(())
+            },
+        )
+}
+
+/// One run of W1-teloxide-dialogue.
+pub fn session_dialogue_once() -> Result<Figures> {
+    let indices = stream::chat_indices(N, K);
+    let updates = Updates::new(K)?;
+    current_thread_runtime().block_on(async {
+        let tree = session_dialogue_tree();
+        let warm = dptree::deps![CountState::middleware(MemoryStorage::new())];
+        sequential(&tree, &warm, &updates, &indices[..warm_up_len(N)]).await?;
+        let store = MemoryStorage::new();
+        let deps = dptree::deps![CountState::middleware(store.clone())];
+        let elapsed = sequential(&tree, &deps, &updates, &indices).await?;
+        let (sum, sessions) = stored_sum(&store, CountState::PREFIX, K as u32).await?;
+        verify(
+            "W1-teloxide-dialogue",
+            "the sum of the counts",
+            sum,
+            N as u64,
+        )?;
+        verify(
+            "W1-teloxide-dialogue",
+            "the number of sessions",
+            sessions,
+            distinct_chats(&indices),
+        )?;
+        Ok(Figures::new(N, elapsed))
+    })
 }
 
 /// One run of W1-teloxide.

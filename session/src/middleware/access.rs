@@ -24,6 +24,31 @@ impl Context {
         slot.borrow()
     }
 
+    /// [`Context::session`], or `None` when the update has no key for `S` (it lacks the ids the
+    /// key strategy needs: an inline query has no chat, a message sent on behalf of a chat has
+    /// no user). Nothing is read or written for such an update; other failures are errors as
+    /// with [`Context::session`]. What the `ctx.try_<name>()` accessors call.
+    pub fn try_session<S: Session>(&self) -> Result<Option<SessionMut<'_, S>>, SessionError> {
+        let slot = self.slot::<S>()?;
+        if slot.key.is_none() {
+            return Ok(None);
+        }
+        slot.borrow().map(Some)
+    }
+
+    /// [`Context::load_session`], or `None` when the update has no key for `S` (see
+    /// [`Context::try_session`]).
+    pub async fn try_load_session<S: Session>(
+        &self,
+    ) -> Result<Option<SessionMut<'_, S>>, SessionError> {
+        let slot = self.slot::<S>()?;
+        if slot.key.is_none() {
+            return Ok(None);
+        }
+        slot.ensure_loaded(self).await?;
+        slot.borrow().map(Some)
+    }
+
     /// Replaces the session's value without reading the stored one (a lazy session that is
     /// replaced before it is read costs no store read).
     pub async fn replace_session<S: Session>(&self, value: S) -> Result<(), SessionError> {
@@ -46,6 +71,7 @@ impl Context {
         let not_registered = || SessionError::NotRegistered {
             session: S::NAME,
             type_name: S::TYPE_NAME,
+            add_with: self.added_with(),
         };
         let cell = self
             .slot_cell(TypeId::of::<S>())

@@ -52,6 +52,12 @@ impl<'a, S: Session> SessionMut<'a, S> {
         loaded.replace(value)
     }
 
+    /// Whether [`clear`](Self::clear) was called and nothing was assigned since: the session
+    /// is deleted at write-back.
+    pub fn is_cleared(&self) -> bool {
+        self.loaded().cleared
+    }
+
     /// Whether this is a new session (nothing was stored for its key).
     pub fn is_new(&self) -> bool {
         matches!(self.loaded().origin, Origin::New(_))

@@ -20,8 +20,10 @@ pub(crate) struct Slot<S: Session> {
     shared: Option<Arc<Shared<S>>>,
     /// `prefix:key`, or `None` when the update lacks the ids the key strategy needs.
     pub(crate) key: Option<StorageKey>,
-    /// The kind of update, for the error when there is no key.
+    /// The kind of update and the chat it was sent on behalf of, for the error when there is
+    /// no key.
     update_kind: &'static str,
+    sender_chat: Option<i64>,
     state: Mutex<State<S>>,
     /// Makes concurrent first accesses of a lazy session (from joined futures) load it once.
     load_lock: tokio::sync::Mutex<()>,
@@ -38,14 +40,18 @@ impl<S: Session> Slot<S> {
             shared,
             key,
             update_kind,
+            sender_chat: None,
             state: Mutex::new(state),
             load_lock: tokio::sync::Mutex::const_new(()),
         }
     }
 
     /// The slot of an update that lacks the ids the key strategy needs.
-    pub(crate) fn without_key(update_kind: &'static str) -> Self {
-        Self::with_state(None, None, update_kind, State::empty())
+    pub(crate) fn without_key(ctx: &Context) -> Self {
+        Slot {
+            sender_chat: ctx.sender_chat(),
+            ..Self::with_state(None, None, ctx.update_kind(), State::empty())
+        }
     }
 
     /// A lazy session's slot, loaded on first access.
@@ -76,6 +82,7 @@ impl<S: Session> Slot<S> {
             strategy: S::KEY.name(),
             needs: S::KEY.needs(),
             update_kind: self.update_kind,
+            sender_chat: self.sender_chat,
         })
     }
 

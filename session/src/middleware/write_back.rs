@@ -34,6 +34,17 @@ pub(crate) fn finish<'a, S: Session>(
         Some(loaded) if writes(outcome, shared.options.write_on_error) => {
             plan(shared, ctx, key, loaded, &mut buffer)
         }
+        Some(loaded) if outcome == Outcome::Unhandled && loaded.changed => {
+            // A change made before a filter that then let the update go (a teloxide branch no
+            // endpoint took) is a surprise worth telling whoever looks.
+            tracing::debug!(
+                session = S::NAME,
+                key,
+                kind = ctx.update_kind(),
+                "a change to the session was dropped: no endpoint of the branch took the update"
+            );
+            Ok(Planned::Nothing)
+        }
         _ => Ok(Planned::Nothing),
     };
     let planned = match planned {

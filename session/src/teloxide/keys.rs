@@ -65,6 +65,24 @@ fn callback_query_ids(query: &CallbackQuery) -> SessionIds {
     }
 }
 
+/// The chat a message was sent on behalf of, whose `from` is then a placeholder.
+fn sender_chat_id(message: &Message) -> Option<i64> {
+    message.sender_chat.as_ref().map(|chat| chat.id.0)
+}
+
+/// The chat an update was sent on behalf of (see [`SessionKeys::sender_chat_id`]).
+fn update_sender_chat_id(kind: &UpdateKind) -> Option<i64> {
+    match kind {
+        UpdateKind::PollAnswer(answer) => match &answer.voter {
+            MaybeAnonymousUser::Chat(chat) => Some(chat.id.0),
+            MaybeAnonymousUser::User(_) => None,
+        },
+        UpdateKind::MessageReaction(reaction) => reaction.chat().map(|chat| chat.id.0),
+        UpdateKind::Error(raw) => unparsed(raw)?.sender_chat_id(),
+        kind => update_message(kind).and_then(sender_chat_id),
+    }
+}
+
 /// The message of the six kinds whose payload is one.
 fn update_message(kind: &UpdateKind) -> Option<&Message> {
     match kind {
@@ -189,6 +207,10 @@ impl SessionKeys for Message {
         Some(self.chat.id.0)
     }
 
+    fn sender_chat_id(&self) -> Option<i64> {
+        sender_chat_id(self)
+    }
+
     fn user_id(&self) -> Option<i64> {
         sender_user_id(self)
     }
@@ -245,6 +267,10 @@ impl SessionKeys for Update {
         update_ids(&self.kind).chat
     }
 
+    fn sender_chat_id(&self) -> Option<i64> {
+        update_sender_chat_id(&self.kind)
+    }
+
     fn user_id(&self) -> Option<i64> {
         update_ids(&self.kind).user
     }
@@ -297,6 +323,10 @@ impl SessionKeys for std::sync::Arc<Update> {
 
     fn kind_name(&self) -> &'static str {
         (**self).kind_name()
+    }
+
+    fn sender_chat_id(&self) -> Option<i64> {
+        (**self).sender_chat_id()
     }
 
     fn update_id(&self) -> Option<i64> {

@@ -54,6 +54,25 @@
 //! [`Sessions::wrap`]); an update it does not handle (`ControlFlow::Continue`) goes on to the
 //! next branch with nothing written and its keys released.
 //!
+//! # Dialogues
+//!
+//! teloxide's dialogue shape (a state enum routed with `dptree::case!`, a `Dialogue` handle
+//! with `update`, `reset`, `exit`) runs on a session: `#[derive(Session)]` on the state enum,
+//! [`SessionHandlerExt::enter_session`] where teloxide has `enter_dialogue`, and
+//! [`Dialogue<State>`](Dialogue) for the handle. See [`dialogue`].
+//!
+//! # Replies
+//!
+//! [`Context::send_after_commit`](crate::Context::send_after_commit) sends a teloxide request
+//! once the update is stored, logging a failure with the chat id and waiting out flood
+//! control.
+//!
+//! # Logs
+//!
+//! teloxide logs with the `log` crate. This feature turns on `tracing`'s `log` output, so
+//! bot-session's events reach a teloxide bot's logger (`env_logger`, `pretty_env_logger`)
+//! whenever no `tracing` subscriber is installed: `RUST_LOG=bot_session=debug` shows them all.
+//!
 //! # Keys
 //!
 //! teloxide's [`Update`](::teloxide::types::Update), [`Message`](::teloxide::types::Message)
@@ -93,10 +112,13 @@
 //! - teloxide keeps user ids as `u64`; an id above `i64::MAX` (no real user has one) gives no
 //!   user id rather than a negative one.
 
+pub mod dialogue;
 mod keys;
+mod send_after_commit;
 mod session_set;
 mod sessions;
 mod signature;
 mod wrap;
 
+pub use dialogue::{Dialogue, SessionHandlerExt};
 pub use sessions::Sessions;

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use ::teloxide::dptree::{Handler, HandlerDescription};
+use ::teloxide::dptree::di::DependencyMap;
+use ::teloxide::dptree::{Handler, HandlerDescription, Type};
 
 use crate::composer::chain::Middleware;
 use crate::error::SessionError;
@@ -39,6 +40,15 @@ impl Sessions {
         if let Some(info) = middleware.session_type() {
             set.types.add(info, "teloxide Sessions");
         }
+        set.middlewares.push((
+            Type::of::<SessionMiddleware<S>>(),
+            Arc::new({
+                let middleware = middleware.clone();
+                move |deps: &mut DependencyMap| {
+                    deps.insert(middleware.clone());
+                }
+            }),
+        ));
         set.layers.push(Arc::new(middleware));
         self
     }

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use ::teloxide::dptree::di::DependencyMap;
-use ::teloxide::dptree::{self, Cont, Handler, HandlerDescription};
+use ::teloxide::dptree::{self, Cont, Handler, HandlerDescription, Type};
 use ::teloxide::types::Update;
 
 use crate::composer::attempts::{Attempts, Verdict};
@@ -19,8 +19,8 @@ use crate::context::Context;
 use crate::envelope::remembered::NOTHING_CONFIRMED;
 use crate::error::{HandlerError, SessionError};
 use crate::lock::next_ticket;
-use crate::teloxide::session_set::SessionSet;
-use crate::teloxide::signature::wrapper_signature;
+use crate::teloxide::session_set::{Provide, SessionSet};
+use crate::teloxide::signature::{branch_obligations, wrapper_signature};
 
 /// What a session's failure becomes for teloxide.
 pub(super) enum SessionErrors<E> {
@@ -44,6 +44,8 @@ struct Wrapper<E, Descr> {
     sessions: Arc<SessionSet>,
     branch: Handler<'static, Result<(), E>, Descr>,
     errors: SessionErrors<E>,
+    /// The session middlewares the branch asks for as dependencies (usually none).
+    provide: Vec<Provide>,
 }
 
 #[track_caller]
@@ -56,12 +58,21 @@ where
     E: Send + Sync + 'static,
     Descr: HandlerDescription + Clone,
 {
-    let sig = wrapper_signature(branch.sig());
+    let provided: Vec<Type> = sessions.middlewares.iter().map(|(ty, _)| *ty).collect();
+    let sig = wrapper_signature(branch.sig(), &provided);
+    let needed = branch_obligations(branch.sig());
+    let provide = sessions
+        .middlewares
+        .iter()
+        .filter(|(ty, _)| needed.contains_key(ty))
+        .map(|(_, provide)| Arc::clone(provide))
+        .collect();
     let description = branch.description().clone();
     let wrapper = Arc::new(Wrapper {
         sessions,
         branch,
         errors,
+        provide,
     });
     dptree::from_fn_with_description(
         description,
@@ -86,11 +97,12 @@ where
         // Present: the wrapper's signature requires it, and `type_check` (run by
         // `Dispatcher::build`) rejects a tree without it before any update arrives.
         let update: Arc<Update> = deps.get();
-        let ctx = Context::new(
+        let ctx = Context::in_chain(
             update,
             next_ticket(),
             NOTHING_CONFIRMED,
             self.sessions.types.types(),
+            "Sessions::with",
         );
         let mut attempts = Attempts::new(ctx);
         let attempted = loop {
@@ -125,6 +137,9 @@ where
         }
         let mut branch_deps = deps.clone();
         branch_deps.insert(ctx.clone());
+        for provide in &self.provide {
+            provide(&mut branch_deps);
+        }
         let (outcome, attempted) = match self.branch.dispatch(branch_deps).await {
             ControlFlow::Break(Ok(())) => (Outcome::Ok, Attempted::Handled(Ok(()))),
             ControlFlow::Break(Err(err)) => (Outcome::Failed, Attempted::Handled(Err(err))),

@@ -123,9 +123,27 @@ impl UpdateKind<'_> {
     }
 }
 
+impl UpdateKind<'_> {
+    /// The chat the update was sent on behalf of, which stands for its user (see
+    /// [`SessionKeys::sender_chat_id`]).
+    pub fn sender_chat_id(&self) -> Option<i64> {
+        match *self {
+            UpdateKind::PollAnswer(answer) => answer.voter_chat.as_ref().map(|chat| chat.id),
+            UpdateKind::MessageReaction(reaction) => {
+                reaction.actor_chat.as_ref().map(|chat| chat.id)
+            }
+            kind => kind.message()?.sender_chat.as_ref().map(|chat| chat.id),
+        }
+    }
+}
+
 impl SessionKeys for Update {
     fn chat_id(&self) -> Option<i64> {
         self.session_ids().chat
+    }
+
+    fn sender_chat_id(&self) -> Option<i64> {
+        self.kind().sender_chat_id()
     }
 
     fn user_id(&self) -> Option<i64> {
@@ -224,6 +242,7 @@ mod tests {
             message: Some(Box::new(anonymous_admin)),
             ..Default::default()
         };
+        assert_eq!(update.sender_chat_id(), Some(-100));
         assert_eq!(
             update.session_ids(),
             SessionIds {

@@ -109,6 +109,9 @@ fn client_config(
     verify: Verify,
     roots: Option<&Roots>,
 ) -> Result<Arc<ClientConfig>, TlsSetupError> {
+    // Deprecated since rustls 0.23.48 for lacking post-quantum key exchange, which only
+    // aws-lc-rs offers: ring is kept because it builds with a C compiler alone.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = match verify {
         Verify::Nothing => None,

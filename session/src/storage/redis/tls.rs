@@ -52,8 +52,13 @@ impl CaCertificate {
 /// enable a second provider (aws-lc-rs) would have none chosen otherwise.
 pub(super) fn ensure_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Deprecated since rustls 0.23.48 for lacking post-quantum key exchange, which only
+        // aws-lc-rs offers: ring is kept because it builds with a C compiler alone, and a
+        // program that wants post-quantum installs aws-lc-rs as the default, used above.
+        #[allow(deprecated)]
+        let ring = rustls::crypto::ring::default_provider();
         // Losing a race with another thread installing one is fine: one is installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = ring.install_default();
     }
 }
 

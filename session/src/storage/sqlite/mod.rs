@@ -71,12 +71,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::Connection;
+use rusqlite::wal::CheckpointMode;
 use tokio::sync::oneshot;
 
 use self::database::{Database, Locking};
 use self::error::{STORE, sql_error, stopped};
 use self::sql::{RowChange, millis};
-use self::store_thread::Sweeper;
+use self::store_thread::{StoreThread, Sweeper};
 use self::turn::Serve;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{StorageError, StorageOp};
@@ -163,7 +164,7 @@ impl SqliteBuilder {
         let (ready_tx, ready_rx) = oneshot::channel();
         let (signals, signals_rx) = mpsc::channel();
         let (opener_path, locking) = (path.clone(), self.locking);
-        store_thread::spawn(
+        let thread = store_thread::spawn(
             move || match Database::open_file(&opener_path, locking) {
                 Ok(db) => {
                     let db = Arc::new(db);
@@ -179,7 +180,7 @@ impl SqliteBuilder {
             self.sweeper(),
         )?;
         let db = ready_rx.await.map_err(|_| stopped(StorageOp::Open))??;
-        Ok(self.storage(signals, db, Some(path)))
+        Ok(self.storage(signals, db, Some(path), thread))
     }
 
     /// A database that lives in memory only: nothing persists, but the SQL is the same as for
@@ -189,8 +190,8 @@ impl SqliteBuilder {
         let db = Arc::new(Database::open_in_memory()?);
         let (signals, signals_rx) = mpsc::channel();
         let served = Arc::clone(&db);
-        store_thread::spawn(move || Some(served), signals_rx, self.sweeper())?;
-        Ok(self.storage(signals, db, None))
+        let thread = store_thread::spawn(move || Some(served), signals_rx, self.sweeper())?;
+        Ok(self.storage(signals, db, None, thread))
     }
 
     fn sweeper(&self) -> Sweeper {
@@ -206,6 +207,7 @@ impl SqliteBuilder {
         signals: Sender<Serve>,
         db: Arc<Database>,
         path: Option<PathBuf>,
+        thread: StoreThread,
     ) -> SqliteStorage {
         SqliteStorage {
             inner: Arc::new(Handle {
@@ -213,18 +215,21 @@ impl SqliteBuilder {
                 db,
                 clock: self.clock,
                 path,
+                thread,
             }),
         }
     }
 }
 
 /// What the clones of one store share. Dropping it (the last clone) drops `signals` first,
-/// which tells the store thread to close the connections and end.
+/// which tells the store thread to close the connections and end, and then `thread`, which
+/// waits until it has.
 struct Handle {
     signals: Sender<Serve>,
     db: Arc<Database>,
     clock: Arc<dyn Clock>,
     path: Option<PathBuf>,
+    thread: StoreThread,
 }
 
 /// Sessions in one SQLite file: the embedded persistent store, and the default one.
@@ -275,6 +280,61 @@ impl SqliteStorage {
     /// The database file, or `None` for an in-memory database.
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
+    }
+
+    /// Closes the store at the end of a run: everything written so far is copied from the
+    /// write-ahead log into the database file, and, when this is the last clone, the
+    /// connections are closed and the `-wal` file removed, so the database file alone holds
+    /// every session (to copy, or to open with another tool). Dropping the last clone does the
+    /// same, blocking the dropping thread until it is done; `close` waits without blocking.
+    ///
+    /// Clones still in use (a dispatcher not yet dropped) keep the store open and working; the
+    /// log is then removed when the last of them is dropped. Fails when the log cannot be
+    /// copied (the disk is full): the sessions are still safe in the log, which SQLite reads
+    /// back on the next open.
+    pub async fn close(self) -> Result<(), StorageError> {
+        let checkpointed = self
+            .queued(StorageOp::Write, |conn| {
+                conn.wal_checkpoint_v2(Some(rusqlite::MAIN_DB), CheckpointMode::TRUNCATE)
+                    .map(drop)
+            })
+            .await;
+        let Ok(handle) = Arc::try_unwrap(self.inner) else {
+            return checkpointed;
+        };
+        let Handle {
+            signals,
+            mut thread,
+            ..
+        } = handle;
+        // Told to stop, the store thread closes the database and ends; wait for it on a
+        // thread that may block.
+        drop(signals);
+        if let Some(thread) = thread.take() {
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                return Err(stopped(StorageOp::Write));
+            }
+        }
+        checkpointed
+    }
+
+    /// Writes a consistent copy of the database to a new file at `path` while the store is in
+    /// use (SQLite's `VACUUM INTO`): every session committed so far, in one file without a
+    /// log, compacted. The way to back up a running bot's sessions: the store keeps its file
+    /// locked against other processes (see [`SqliteBuilder::lock_exclusively`]), so the
+    /// `sqlite3` shell cannot open it meanwhile, and copying the file alone would miss what is
+    /// still in the log.
+    ///
+    /// Runs on the store thread; writes queue behind it and are answered when it is done (for
+    /// a large database, the time it takes to write the copy). Fails if `path` exists and is
+    /// not empty, or cannot be written.
+    pub async fn backup_into(&self, path: impl AsRef<Path>) -> Result<(), StorageError> {
+        let target = path.as_ref().to_string_lossy().into_owned();
+        self.queued(StorageOp::Read, move |conn| {
+            conn.execute("VACUUM INTO ?1", [&target]).map(drop)
+        })
+        .await
     }
 
     /// Deletes every expired row now, on the store thread; returns how many were deleted.
@@ -619,6 +679,93 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    impl TempDb {
+        fn log(&self) -> PathBuf {
+            let mut log = self.0.clone().into_os_string();
+            log.push("-wal");
+            PathBuf::from(log)
+        }
+
+        /// How many sessions a copy of the database file alone holds, without its log: what
+        /// a backup that copies only `sessions.db` would have.
+        fn rows_in_a_copy_of_the_file(&self, test: &str) -> i64 {
+            let copy = TempDb::new(&format!("{test}-copy"));
+            std::fs::copy(&self.0, &copy.0).unwrap();
+            let conn = Connection::open(&copy.0).unwrap();
+            conn.query_row("SELECT count(*) FROM sessions", [], |row| row.get(0))
+                .unwrap()
+        }
+    }
+
+    async fn eight_sessions(file: &TempDb) -> SqliteStorage {
+        let store = SqliteStorage::open(&file.0).await.unwrap();
+        for n in 0..8 {
+            store
+                .write(&format!("counter:{n}"), b"{}", None)
+                .await
+                .unwrap();
+        }
+        assert!(file.log().exists(), "the writes are in the log");
+        store
+    }
+
+    #[tokio::test]
+    async fn dropping_the_last_clone_checkpoints_and_removes_the_log() {
+        let file = TempDb::new("drop_closes");
+        let store = eight_sessions(&file).await;
+        let clone = store.clone();
+        drop(store);
+        assert!(file.log().exists(), "a clone keeps the store open");
+        drop(clone);
+        // Done by the time the drop returns: a `main` that ends right after loses nothing.
+        assert!(!file.log().exists(), "the log outlived the store");
+        assert_eq!(file.rows_in_a_copy_of_the_file("drop_closes"), 8);
+    }
+
+    #[tokio::test]
+    async fn close_checkpoints_and_removes_the_log_without_blocking() {
+        let file = TempDb::new("close");
+        let store = eight_sessions(&file).await;
+        store.close().await.unwrap();
+        assert!(!file.log().exists(), "the log outlived the store");
+        assert_eq!(file.rows_in_a_copy_of_the_file("close"), 8);
+        // The file opens again with everything in it.
+        let again = SqliteStorage::open(&file.0).await.unwrap();
+        assert_eq!(again.len().await.unwrap(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_backup_of_a_store_in_use_holds_every_session() {
+        let file = TempDb::new("backup_source");
+        let backup = TempDb::new("backup");
+        let store = eight_sessions(&file).await;
+        store.backup_into(&backup.0).await.unwrap();
+        // The store goes on.
+        store.write("counter:8", b"{}", None).await.unwrap();
+        let conn = Connection::open(&backup.0).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM sessions", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 8);
+        assert!(!backup.log().exists());
+        // An existing backup is not overwritten.
+        assert!(store.backup_into(&backup.0).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn close_with_clones_in_use_copies_the_log_and_the_clones_go_on() {
+        let file = TempDb::new("close_shared");
+        let store = eight_sessions(&file).await;
+        let clone = store.clone();
+        store.close().await.unwrap();
+        assert_eq!(file.rows_in_a_copy_of_the_file("close_shared"), 8);
+        clone.write("counter:8", b"{}", None).await.unwrap();
+        assert_eq!(clone.len().await.unwrap(), 9);
+        drop(clone);
+        assert!(!file.log().exists());
+        assert_eq!(file.rows_in_a_copy_of_the_file("close_shared_end"), 9);
     }
 
     #[tokio::test]

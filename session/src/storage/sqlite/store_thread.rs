@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::wal::CheckpointMode;
@@ -35,12 +36,13 @@ pub(super) struct Sweeper {
 }
 
 /// Starts the store thread: it runs `open` (opening a file blocks), then serves the database
-/// until every sender of `signals` is gone, then closes it.
+/// until every sender of `signals` is gone, then closes it (checkpointing and removing the
+/// log).
 pub(super) fn spawn(
     open: impl FnOnce() -> Option<Arc<Database>> + Send + 'static,
     signals: Receiver<Serve>,
     sweeper: Sweeper,
-) -> Result<(), StorageError> {
+) -> Result<StoreThread, StorageError> {
     std::thread::Builder::new()
         .name("bot-session-sqlite".into())
         .spawn(move || {
@@ -49,8 +51,36 @@ pub(super) fn spawn(
                 db.close();
             }
         })
-        .map(drop)
+        .map(|thread| StoreThread(Some(thread)))
         .map_err(|err| StorageError::other(STORE, StorageOp::Open, err))
+}
+
+/// The store thread, waited for when dropped: the last clone of a store returns once the
+/// database is closed, its log copied into the file and removed. Otherwise a bot whose
+/// `main` returns right after dropping its store would exit while the thread still closes,
+/// leaving a `-wal` file that holds the latest sessions beside a database file that lacks
+/// them (a backup of the file alone would miss them).
+pub(super) struct StoreThread(Option<JoinHandle<()>>);
+
+impl StoreThread {
+    /// The thread, to wait for without blocking (see `SqliteStorage::close`); dropping this
+    /// afterwards waits for nothing.
+    pub(super) fn take(&mut self) -> Option<JoinHandle<()>> {
+        self.0.take()
+    }
+}
+
+impl Drop for StoreThread {
+    fn drop(&mut self) {
+        let Some(thread) = self.0.take() else { return };
+        // Dropped on the store thread itself (by work it ran): it ends once this returns.
+        if thread.thread().id() == std::thread::current().id() {
+            return;
+        }
+        if thread.join().is_err() {
+            tracing::error!("the sqlite store thread panicked while closing the database");
+        }
+    }
 }
 
 /// Serves the turn whenever it is handed over, sweeps when a tick is due, stops when every
