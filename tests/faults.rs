@@ -29,6 +29,25 @@ use harness::poll::{self, PollPlan};
 use harness::stores::StoreKind::{Postgres, Redis, Sqlite};
 use harness::webhook::{self, WebhookPlan};
 
+/// The harness's own baseline: no fault, nothing to report (a problem here is the harness's
+/// or the counter's plain path, not fault handling).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poll_without_faults_sqlite() {
+    let mut plan = PollPlan::new("poll_without_faults_sqlite", Sqlite);
+    plan.concurrency = 4;
+    poll::run(plan).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_without_faults_sqlite() {
+    let mut plan = WebhookPlan::new("webhook_without_faults_sqlite", Sqlite);
+    plan.hangup_percent = 0;
+    plan.redelivery_percent = 0;
+    plan.issue_sequence = false;
+    plan.oversized = false;
+    webhook::run(plan).await;
+}
+
 /// A lost confirmation of the first batch of 100 (served four times in all), of the second
 /// (three times), and of the end of the run: each update still counts once and is answered
 /// once.
@@ -147,7 +166,10 @@ async fn webhook_sigkills_and_outage_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn webhook_sigkills_and_terminated_backends_postgres() {
-    let mut plan = WebhookPlan::new("webhook_sigkills_and_terminated_backends_postgres", Postgres);
+    let mut plan = WebhookPlan::new(
+        "webhook_sigkills_and_terminated_backends_postgres",
+        Postgres,
+    );
     plan.faults = Faults {
         bot_kills: 3,
         stalled_kills: 2,

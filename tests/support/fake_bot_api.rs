@@ -280,7 +280,10 @@ impl FakeBotApi {
     /// is served again, although an earlier offset had confirmed it. Several rules take turns
     /// in the order given.
     pub fn redeliver(&self, after: i64, back_to: i64, times: u32) {
-        assert!(back_to <= after, "redeliver: back_to {back_to} is above after {after}");
+        assert!(
+            back_to <= after,
+            "redeliver: back_to {back_to} is above after {after}"
+        );
         self.shared.lock().redeliveries.push(Redelivery {
             after,
             back_to,
@@ -290,7 +293,12 @@ impl FakeBotApi {
 
     /// Lost confirmations still to come (see [`FakeBotApi::redeliver`]).
     pub fn redeliveries_left(&self) -> u32 {
-        self.shared.lock().redeliveries.iter().map(|rule| rule.times).sum()
+        self.shared
+            .lock()
+            .redeliveries
+            .iter()
+            .map(|rule| rule.times)
+            .sum()
     }
 
     /// Every call of `method` (any case) waits `min..=max` milliseconds (uniformly, from a
@@ -316,6 +324,16 @@ impl FakeBotApi {
     /// Every message taken, in order, with when and whether its answer was lost.
     pub fn send_log(&self) -> Vec<SendRecord> {
         self.shared.lock().send_log.clone()
+    }
+
+    /// Failures [`FakeBotApi::fail_next`] queued for `method` (any case) that have not
+    /// fired yet.
+    pub fn pending_failures(&self, method: &str) -> usize {
+        self.shared
+            .lock()
+            .failures
+            .get(&method.to_ascii_lowercase())
+            .map_or(0, VecDeque::len)
     }
 
     /// The messages sent so far, in order.

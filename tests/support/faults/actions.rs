@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::process::Counter;
 use super::random::Rng;
-use super::stores::{StoreKind, TestStore};
+use super::stores::{Stall, StoreKind, TestStore};
 use super::timeline::Timeline;
 use super::verdict::{RESTART_BOUND, Restart};
 use crate::support::fake_bot_api::{Failure, FakeBotApi};
@@ -95,7 +95,11 @@ impl Faults {
             actions.push(Action::ApiFault(method, failure));
         }
         for n in 0..self.server_errors {
-            let method = if n % 2 == 0 { "getUpdates" } else { "sendMessage" };
+            let method = if n % 2 == 0 {
+                "getUpdates"
+            } else {
+                "sendMessage"
+            };
             actions.push(Action::ApiFault(method, Failure::ServerError));
         }
         for i in (1..actions.len()).rev() {
@@ -128,19 +132,20 @@ impl Driver<'_> {
                 self.restart(before, killed, "at a random moment").await;
             }
             Action::KillBotWhileStalled => {
-                let stall = self.store.begin_stall(&self.timeline).await;
+                let stall = self.begin_stall().await;
                 tokio::time::sleep(self.rng.millis(200..=700)).await;
                 let before = (self.probe)();
                 let killed = Instant::now();
                 self.counter.kill();
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                self.store.end_stall(stall, &self.timeline).await;
-                self.restart(before, killed, "while the store was stalled").await;
+                self.end_stall(stall).await;
+                self.restart(before, killed, "while the store was stalled")
+                    .await;
             }
             Action::StallStore(pause) => {
-                let stall = self.store.begin_stall(&self.timeline).await;
+                let stall = self.begin_stall().await;
                 tokio::time::sleep(pause).await;
-                self.store.end_stall(stall, &self.timeline).await;
+                self.end_stall(stall).await;
             }
             Action::RedisOutage(down) => {
                 if self.store.kind == StoreKind::Redis {
@@ -154,11 +159,34 @@ impl Driver<'_> {
             }
             Action::ApiFault(method, failure) => {
                 if let Some(api) = self.api {
+                    // One at a time: failures in a row would only add up the bot's backoff.
+                    let deadline = Instant::now() + Duration::from_secs(12);
+                    while api.pending_failures(method) > 0 && Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
                     api.fail_next(method, 1, failure);
                     self.timeline
                         .note(format!("armed for the next {method}: {failure}"));
                 }
             }
+        }
+    }
+
+    /// Stalls the store; SQLite, which locks its file to the bot's process, cannot be stalled
+    /// from outside: the bot is frozen instead (SIGSTOP), which stalls its updates alike.
+    async fn begin_stall(&mut self) -> Option<Stall> {
+        if self.store.kind == StoreKind::Sqlite {
+            self.counter.pause();
+            None
+        } else {
+            Some(self.store.begin_stall(&self.timeline).await)
+        }
+    }
+
+    async fn end_stall(&mut self, stall: Option<Stall>) {
+        match stall {
+            Some(stall) => self.store.end_stall(stall, &self.timeline).await,
+            None => self.counter.resume(),
         }
     }
 

@@ -111,7 +111,10 @@ pub async fn run(plan: PollPlan) {
         async move {
             for wave in waves {
                 tokio::time::sleep(rng.millis(low..=high)).await;
-                let (first, last) = (wave[0]["update_id"].clone(), wave[wave.len() - 1]["update_id"].clone());
+                let (first, last) = (
+                    wave[0]["update_id"].clone(),
+                    wave[wave.len() - 1]["update_id"].clone(),
+                );
                 api.push_updates(wave);
                 timeline.note(format!("updates {first}..{last} queued"));
             }
@@ -196,7 +199,10 @@ pub async fn run(plan: PollPlan) {
                 .unwrap_or_default();
             timeline.note_at(
                 call.at,
-                format!("fake Bot API, {} (status {}{served}): {fault}", call.method, call.status),
+                format!(
+                    "fake Bot API, {} (status {}{served}): {fault}",
+                    call.method, call.status
+                ),
             );
         }
     }
@@ -222,7 +228,10 @@ pub async fn run(plan: PollPlan) {
     report.note(format!(
         "{} getUpdates calls, {} injected faults or lost confirmations",
         api.calls_of("getUpdates").len(),
-        api.calls().iter().filter(|call| call.fault.is_some()).count()
+        api.calls()
+            .iter()
+            .filter(|call| call.fault.is_some())
+            .count()
     ));
     report.finish(&counter, &timeline, timeline.start().elapsed());
 }

@@ -93,7 +93,8 @@ impl Counter {
             .spawn()
             .expect("the counter starts");
         let number = self.incarnations.len() + 1;
-        self.timeline.note(format!("counter #{number} started (pid {})", child.id()));
+        self.timeline
+            .note(format!("counter #{number} started (pid {})", child.id()));
         let (ready, mut is_ready) = watch::channel(None::<String>);
         let stderr_lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
         let stderr = keep_reading(stderr_lines, move |line| {
@@ -160,6 +161,27 @@ impl Counter {
         }
     }
 
+    /// SIGSTOP: the process freezes (as under a long GC pause or a VM migration) with its
+    /// connections open, until [`Counter::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP", "frozen (SIGSTOP)");
+    }
+
+    /// SIGCONT after [`Counter::pause`].
+    pub fn resume(&self) {
+        self.signal("-CONT", "resumed (SIGCONT)");
+    }
+
+    fn signal(&self, signal: &str, what: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+            self.timeline
+                .note(format!("counter #{} {what}", self.incarnations.len()));
+        }
+    }
+
     /// A new incarnation on the same store (after [`Counter::kill`]).
     pub async fn restart(&mut self) {
         self.kill();
@@ -189,7 +211,10 @@ impl Counter {
         tokio::time::sleep(Duration::from_millis(150)).await;
         self.addr.send_replace(None);
         self.timeline.note(match status {
-            Some(status) => format!("counter #{} stopped by Ctrl-C: {status}", self.incarnations.len()),
+            Some(status) => format!(
+                "counter #{} stopped by Ctrl-C: {status}",
+                self.incarnations.len()
+            ),
             None => format!(
                 "counter #{} did not stop within {STOP_WITHIN:?} of Ctrl-C: SIGKILLed",
                 self.incarnations.len()
@@ -251,7 +276,11 @@ impl Counter {
                     break;
                 }
                 found += 1;
-                out.push_str(&format!("    [{}] {}\n", header.trim_matches('-').trim(), shorten(line, 300)));
+                out.push_str(&format!(
+                    "    [{}] {}\n",
+                    header.trim_matches('-').trim(),
+                    shorten(line, 300)
+                ));
             }
         }
         out

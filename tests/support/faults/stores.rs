@@ -142,28 +142,14 @@ impl TestStore {
         opened.unwrap_or_else(|err| panic!("open the {:?} store to read it back: {err}", self.kind))
     }
 
-    /// Makes the store stop answering until [`Stall::end`]: SQLite's write lock held by
-    /// another connection, Redis stopped (SIGSTOP), the PostgreSQL table locked.
+    /// Makes the store stop answering until [`TestStore::end_stall`]: Redis stopped
+    /// (SIGSTOP), the PostgreSQL table locked. (SQLite locks its file to the bot's process.)
     pub async fn begin_stall(&self, timeline: &Timeline) -> Stall {
         let stall = match &self.inner {
-            Inner::Sqlite { path, .. } => {
-                let (release, released) = std::sync::mpsc::channel::<()>();
-                let (locked, is_locked) = tokio::sync::oneshot::channel();
-                let path = path.clone();
-                let holder = std::thread::spawn(move || {
-                    let connection = rusqlite::Connection::open(&path).expect("open the SQLite file");
-                    connection
-                        .busy_timeout(Duration::from_secs(10))
-                        .expect("set a busy timeout");
-                    connection
-                        .execute_batch("BEGIN EXCLUSIVE")
-                        .expect("take SQLite's write lock");
-                    let _ = locked.send(());
-                    let _ = released.recv_timeout(Duration::from_secs(60));
-                    connection.execute_batch("COMMIT").expect("release the write lock");
-                });
-                let _ = is_locked.await;
-                Stall::Sqlite { release, holder }
+            Inner::Sqlite { .. } => {
+                panic!(
+                    "SQLite locks its file to the bot's process: it cannot be stalled from outside"
+                )
             }
             Inner::Redis { server } => {
                 server.pause();
@@ -185,16 +171,12 @@ impl TestStore {
     /// Ends a stall begun by [`TestStore::begin_stall`].
     pub async fn end_stall(&self, stall: Stall, timeline: &Timeline) {
         match (stall, &self.inner) {
-            (Stall::Sqlite { release, holder }, _) => {
-                let _ = release.send(());
-                tokio::task::spawn_blocking(move || holder.join())
-                    .await
-                    .expect("join the lock holder")
-                    .expect("the lock holder thread");
-            }
             (Stall::Redis, Inner::Redis { server }) => server.resume(),
             (Stall::Postgres { client }, _) => {
-                client.batch_execute("COMMIT").await.expect("unlock the table");
+                client
+                    .batch_execute("COMMIT")
+                    .await
+                    .expect("unlock the table");
             }
             (Stall::Redis, _) => unreachable!("a Redis stall of another store"),
         }
@@ -230,26 +212,25 @@ impl TestStore {
             .await
             .expect("pg_terminate_backend");
         let n = rows.len() as u64;
-        timeline.note(format!("pg_terminate_backend on the counter's {n} connections"));
+        timeline.note(format!(
+            "pg_terminate_backend on the counter's {n} connections"
+        ));
         n
     }
 }
 
 /// A stall in progress.
 pub enum Stall {
-    Sqlite {
-        release: std::sync::mpsc::Sender<()>,
-        holder: std::thread::JoinHandle<()>,
-    },
     Redis,
-    Postgres {
-        client: tokio_postgres::Client,
-    },
+    Postgres { client: tokio_postgres::Client },
 }
 
 /// The counter's URL with another application name, for the harness's own connections.
 fn admin_url(url: &str) -> String {
-    url.replace("application_name=faults_counter", "application_name=faults_admin")
+    url.replace(
+        "application_name=faults_counter",
+        "application_name=faults_admin",
+    )
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {

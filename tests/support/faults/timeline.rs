@@ -36,7 +36,10 @@ impl Timeline {
 
     /// `+12.345s`: an instant relative to the start of the run.
     pub fn at(&self, instant: Instant) -> String {
-        format!("+{:.3}s", instant.saturating_duration_since(self.start).as_secs_f64())
+        format!(
+            "+{:.3}s",
+            instant.saturating_duration_since(self.start).as_secs_f64()
+        )
     }
 
     /// The events from `from` to `to`, widened by `margin` on both sides, as `+1.234s what`.

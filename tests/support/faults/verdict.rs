@@ -18,6 +18,10 @@ pub const RESTART_BOUND: Duration = Duration::from_secs(10);
 const MAX_LOG_LINE: usize = 2_000;
 /// How many problems a failure message lists one by one.
 const LISTED: usize = 60;
+/// Poll mode: whether an update served again after a lost confirmation may be answered
+/// again. No: the bot saw its first `sendMessage` succeed, so a second one is a duplicate the
+/// chat sees for nothing; only a kill or a lost answer to that `sendMessage` excuse one.
+const ANSWER_AGAIN_AFTER_LOST_CONFIRMATION: bool = false;
 
 /// A restart of the bot and how long it took to make progress after it.
 #[derive(Debug, Clone)]
@@ -77,7 +81,11 @@ impl Delivery {
 
     fn describe(&self, timeline: &Timeline) -> String {
         let what = match &self.outcome {
-            Outcome::Answered { status, reply, body } => match reply {
+            Outcome::Answered {
+                status,
+                reply,
+                body,
+            } => match reply {
                 Some((chat, text)) => format!("{status} {text:?} to chat {chat}"),
                 None if body.is_empty() => format!("{status} with an empty body"),
                 None => format!("{status} {:?}", shorten(body.trim(), 120)),
@@ -191,7 +199,10 @@ impl Report {
         }
         self.note(format!(
             "{} restarts with work left, slowest first progress {slowest:.1?}",
-            restarts.iter().filter(|restart| restart.outstanding).count()
+            restarts
+                .iter()
+                .filter(|restart| restart.outstanding)
+                .count()
         ));
     }
 
@@ -278,14 +289,54 @@ impl Report {
                 let killed = timeline.between(first.at, again.at, |event| {
                     event.starts_with("counter #") && event.contains("SIGKILLed")
                 });
+                let served_again: Vec<&Call> = calls
+                    .iter()
+                    .filter(|call| {
+                        call.at > first.at
+                            && call.at < again.at
+                            && call
+                                .served
+                                .is_some_and(|(low, high)| (low..=high).contains(&update.id))
+                    })
+                    .collect();
+                let lost_confirmation = calls.iter().find(|call| {
+                    call.at > first.at
+                        && call.at < again.at
+                        && call
+                            .fault
+                            .as_deref()
+                            .is_some_and(|fault| fault.contains("lost confirmations"))
+                });
                 if first.answer_lost {
                     self.explained(format!(
                         "{what}: the answer to the first sendMessage was lost, so the bot \
                          could not know it went out"
                     ));
                 } else if let Some((at, event)) = killed.first() {
-                    self.explained(format!("{what}: {event} at {} in between", timeline.at(*at)));
+                    self.explained(format!(
+                        "{what}: {event} at {} in between",
+                        timeline.at(*at)
+                    ));
+                } else if let (true, Some(lost)) =
+                    (ANSWER_AGAIN_AFTER_LOST_CONFIRMATION, lost_confirmation)
+                {
+                    self.explained(format!(
+                        "{what}: served again after the lost confirmation at {}",
+                        timeline.at(lost.at)
+                    ));
                 } else {
+                    let cause = match (lost_confirmation, served_again.first()) {
+                        (Some(lost), _) => format!(
+                            "it was served again after the lost confirmation at {} and answered \
+                             again although its first reply had gone out",
+                            timeline.at(lost.at)
+                        ),
+                        (None, Some(call)) => format!(
+                            "getUpdates served it again at {} and it was answered again",
+                            timeline.at(call.at)
+                        ),
+                        (None, None) => "getUpdates did not serve it again in between".to_owned(),
+                    };
                     let between = timeline.between(first.at, again.at, |_| true);
                     let between: Vec<String> = between
                         .iter()
@@ -295,7 +346,7 @@ impl Report {
                     self.problem(
                         format!(
                             "unexplained duplicate: {what}; the bot was not killed and saw the \
-                             first send succeed; in between: [{}]",
+                             first send succeed; {cause}; in between: [{}]",
                             between.join("; ")
                         ),
                         &[update.id],
@@ -336,8 +387,11 @@ impl Report {
         for update in &workload.updates {
             let tries = by_update.get(&update.id).map_or(&[][..], Vec::as_slice);
             let history = || {
-                let shown: Vec<String> =
-                    tries.iter().take(8).map(|try_| try_.describe(timeline)).collect();
+                let shown: Vec<String> = tries
+                    .iter()
+                    .take(8)
+                    .map(|try_| try_.describe(timeline))
+                    .collect();
                 let more = tries.len().saturating_sub(shown.len());
                 let more = if more > 0 {
                     format!("; and {more} more")
@@ -359,22 +413,6 @@ impl Report {
                 }
                 continue;
             };
-            let refused: Vec<&&Delivery> = tries
-                .iter()
-                .filter(|try_| {
-                    matches!(try_.outcome, Outcome::Answered { status, .. } if (400..500).contains(&status))
-                })
-                .collect();
-            if !refused.is_empty() {
-                self.problem(
-                    format!(
-                        "refused: {} was answered 4xx, so Telegram drops it: {}",
-                        update.describe(),
-                        history()
-                    ),
-                    &[update.id],
-                );
-            }
             let successes: Vec<&&Delivery> =
                 tries.iter().filter(|try_| try_.is_success()).collect();
             if successes.is_empty() {
@@ -414,7 +452,10 @@ impl Report {
                     &[update.id],
                 );
             }
-            if replies.iter().any(|reply| reply.is_some_and(|text| text != *first)) {
+            if replies
+                .iter()
+                .any(|reply| reply.is_some_and(|text| text != *first))
+            {
                 self.problem(
                     format!(
                         "redelivery answered differently: {}: {}",
@@ -448,7 +489,11 @@ impl Report {
                 .collect();
             if !chats.is_empty() {
                 self.problem(
-                    format!("reply to the wrong chat: {}: {}", update.describe(), history()),
+                    format!(
+                        "reply to the wrong chat: {}: {}",
+                        update.describe(),
+                        history()
+                    ),
                     &[update.id],
                 );
             }
@@ -532,16 +577,24 @@ impl Report {
         let mut message = summary;
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
         for problem in &self.problems {
-            let kind = problem.split_once(':').map_or(problem.as_str(), |(kind, _)| kind);
+            let kind = problem
+                .split_once(':')
+                .map_or(problem.as_str(), |(kind, _)| kind);
             *kinds.entry(kind).or_default() += 1;
         }
-        let kinds: Vec<String> = kinds.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+        let kinds: Vec<String> = kinds
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
         message.push_str(&format!("problems ({}):\n", kinds.join(", ")));
         for problem in self.problems.iter().take(LISTED) {
             message.push_str(&format!("  - {problem}\n"));
         }
         if self.problems.len() > LISTED {
-            message.push_str(&format!("  ... and {} more\n", self.problems.len() - LISTED));
+            message.push_str(&format!(
+                "  ... and {} more\n",
+                self.problems.len() - LISTED
+            ));
         }
         message.push_str("timeline (what the harness did, and the fake Bot API's faults):\n");
         let rendered = timeline.render();

@@ -1,6 +1,6 @@
 //! A run in webhook mode: the harness plays Telegram. It POSTs each chat's updates in order,
-//! a few chats at once; a delivery that fails (no connection, a non-2xx answer, no answer
-//! within the client's timeout) is tried again; now and then it hangs up on purpose, and it
+//! a few chats at once; a delivery that fails (no connection, an answer that is not 2xx, no
+//! answer within the client's timeout) is tried again; now and then it hangs up on purpose, and it
 //! POSTs some updates again after they were answered, as Telegram does when an answer is
 //! lost. Meanwhile the harness kills the bot and troubles its store.
 
@@ -28,6 +28,10 @@ const SECRET: &str = "faults-secret_0123456789";
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 /// Tries of the update over 1 MiB: it must be refused, whatever the answer.
 const OVERSIZED_TRIES: usize = 3;
+/// 4xx answers in a row after which an update is given up: Telegram tries again after any
+/// answer that is not 2xx (a 409 while the update is still being handled is fine), but not
+/// for ever.
+const MAX_REFUSALS: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct WebhookPlan {
@@ -48,6 +52,9 @@ pub struct WebhookPlan {
     pub faults: Faults,
     pub action_gap_ms: (u64, u64),
     pub oversized: bool,
+    /// The issue's sequence in the first private chat with six updates: its 3rd, 1st and 2nd
+    /// POSTed again after its 6th.
+    pub issue_sequence: bool,
 }
 
 impl WebhookPlan {
@@ -57,14 +64,15 @@ impl WebhookPlan {
             store,
             chats: 20,
             updates: 300,
-            connections: 8,
+            connections: 4,
             client_timeout_ms: 1_500,
             hangup_percent: 3,
             redelivery_percent: 8,
-            pace_ms: (10, 60),
+            pace_ms: (30, 200),
             faults: Faults::default(),
             action_gap_ms: (300, 1_000),
             oversized: true,
+            issue_sequence: true,
         }
     }
 }
@@ -95,7 +103,7 @@ pub async fn run(plan: WebhookPlan) {
     let workload = Workload::generate(&mut rng.fork(), plan.chats, plan.updates, plan.oversized);
     let truth = workload.truth().await;
     let timeline = Timeline::new();
-    let plans = chat_plans(&workload, &mut rng, plan.redelivery_percent);
+    let plans = chat_plans(&workload, &mut rng, &plan);
     let mut counter = Counter::start(
         Mode::Webhook {
             secret: SECRET.to_owned(),
@@ -114,7 +122,13 @@ pub async fn run(plan: WebhookPlan) {
         workload
             .updates
             .iter()
-            .map(|update| (update.id, update.json.to_string().into_bytes(), update.ordinal.is_none()))
+            .map(|update| {
+                (
+                    update.id,
+                    update.json.to_string().into_bytes(),
+                    update.ordinal.is_none(),
+                )
+            })
             .collect(),
     );
     let queue = Arc::new(Mutex::new(
@@ -135,7 +149,10 @@ pub async fn run(plan: WebhookPlan) {
         let queue = Arc::clone(&queue);
         workers.spawn(async move {
             loop {
-                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
+                let next = queue
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop_front();
                 let Some((entries, rng)) = next else {
                     return;
                 };
@@ -146,7 +163,11 @@ pub async fn run(plan: WebhookPlan) {
     let probe: Probe = {
         let shared = Arc::clone(&shared);
         Arc::new(move || Progress {
-            answered: shared.answered.lock().unwrap_or_else(PoisonError::into_inner).len() as u64,
+            answered: shared
+                .answered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len() as u64,
             position: 0,
             outstanding: shared.remaining.load(Ordering::SeqCst) > 0,
         })
@@ -198,11 +219,10 @@ pub async fn run(plan: WebhookPlan) {
 }
 
 /// Each chat's deliveries: its updates in order, some of them POSTed again a few updates
-/// later. The first private chat with six updates gets the issue's sequence: its 3rd, 1st and
-/// 2nd again after its 6th.
-fn chat_plans(workload: &Workload, rng: &mut Rng, redelivery_percent: u64) -> Vec<Vec<Entry>> {
+/// later, and the issue's sequence if the plan asks for it.
+fn chat_plans(workload: &Workload, rng: &mut Rng, plan: &WebhookPlan) -> Vec<Vec<Entry>> {
     let mut plans = Vec::new();
-    let mut example_done = false;
+    let mut example_done = !plan.issue_sequence;
     for &chat in &workload.chats {
         let ids: Vec<(i64, bool)> = workload
             .updates
@@ -228,7 +248,7 @@ fn chat_plans(workload: &Workload, rng: &mut Rng, redelivery_percent: u64) -> Ve
                     });
                 }
             }
-            if counted && rng.percent(redelivery_percent) {
+            if counted && rng.percent(plan.redelivery_percent) {
                 later.push((n + rng.range(0..=4) as usize, id));
             }
             later.retain(|&(after, again)| {
@@ -275,7 +295,7 @@ impl Telegram {
     /// Delivers one update until it is accepted (or, over 1 MiB, refused).
     async fn deliver(&self, entry: Entry, rng: &mut Rng) {
         let (_, body, oversized) = &self.bodies[(entry.update - self.first_id) as usize];
-        let mut tries = 0;
+        let (mut tries, mut refusals) = (0, 0);
         while !self.shared.give_up.load(Ordering::SeqCst) {
             let Some(addr) = *self.addr.borrow() else {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -286,7 +306,12 @@ impl Telegram {
             let outcome = if !oversized && rng.percent(self.plan.hangup_percent) {
                 hang_up(addr, body, rng.millis(20..=300)).await
             } else {
-                post(addr, body, Duration::from_millis(self.plan.client_timeout_ms)).await
+                post(
+                    addr,
+                    body,
+                    Duration::from_millis(self.plan.client_timeout_ms),
+                )
+                .await
             };
             let status = match &outcome {
                 Outcome::Answered { status, reply, .. } => {
@@ -313,8 +338,12 @@ impl Telegram {
                     outcome,
                 });
             let accepted = status.is_some_and(|status| (200..300).contains(&status));
-            let refused = status.is_some_and(|status| (400..500).contains(&status));
-            if accepted || refused || (*oversized && tries >= OVERSIZED_TRIES) {
+            if status.is_some_and(|status| (400..500).contains(&status)) {
+                refusals += 1;
+            } else {
+                refusals = 0;
+            }
+            if accepted || refusals >= MAX_REFUSALS || (*oversized && tries >= OVERSIZED_TRIES) {
                 return;
             }
             tokio::time::sleep(rng.millis(50..=300)).await;

@@ -65,7 +65,10 @@ impl Workload {
     /// random start; with `oversized`, one of them (not among the first or last ten) is a
     /// message of more than 1 MiB.
     pub fn generate(rng: &mut Rng, chats: usize, count: usize, oversized: bool) -> Workload {
-        assert!(chats >= 2 && count >= 30, "a workload needs a few chats and updates");
+        assert!(
+            chats >= 2 && count >= 30,
+            "a workload needs a few chats and updates"
+        );
         // Below 2^31: teloxide keeps update ids in a u32 and getUpdates' offset in an i32.
         let first_id = 1_000_000 + rng.range(0..=1_000_000) as i64;
         let chat_ids: Vec<i64> = (0..chats as i64)
@@ -98,7 +101,10 @@ impl Workload {
                     json!({"id": chat, "type": "supergroup", "title": format!("Group {chat}")}),
                 )
             } else {
-                (chat, json!({"id": chat, "type": "private", "first_name": "U"}))
+                (
+                    chat,
+                    json!({"id": chat, "type": "private", "first_name": "U"}),
+                )
             };
             let json = json!({
                 "update_id": id,
@@ -166,7 +172,11 @@ impl Workload {
         let dir = TempDir::new("faults-truth");
         let input = dir.path().join("updates.jsonl");
         let mut lines = String::new();
-        for update in self.updates.iter().filter(|update| update.ordinal.is_some()) {
+        for update in self
+            .updates
+            .iter()
+            .filter(|update| update.ordinal.is_some())
+        {
             lines.push_str(&update.json.to_string());
             lines.push('\n');
         }
