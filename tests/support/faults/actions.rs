@@ -30,6 +30,10 @@ pub enum Action {
     ApiFault(&'static str, Failure),
 }
 
+/// How long after a store fault ends updates may still wait on it: a bot that retries a
+/// failed update backs off for a while.
+pub const STORE_GRACE: Duration = Duration::from_secs(10);
+
 /// How much a run has done, for telling whether a restarted bot makes progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -143,18 +147,33 @@ impl Driver<'_> {
                     .await;
             }
             Action::StallStore(pause) => {
+                let started = Instant::now();
                 let stall = self.begin_stall().await;
                 tokio::time::sleep(pause).await;
                 self.end_stall(stall).await;
+                self.timeline.excuse(
+                    started,
+                    Instant::now() + STORE_GRACE,
+                    "a stall of the store",
+                );
             }
             Action::RedisOutage(down) => {
                 if self.store.kind == StoreKind::Redis {
+                    let started = Instant::now();
                     self.store.outage(down, &self.timeline).await;
+                    self.timeline
+                        .excuse(started, Instant::now() + STORE_GRACE, "a Redis outage");
                 }
             }
             Action::TerminateBackends => {
                 if self.store.kind == StoreKind::Postgres {
+                    let started = Instant::now();
                     self.store.terminate_backends(&self.timeline).await;
+                    self.timeline.excuse(
+                        started,
+                        Instant::now() + STORE_GRACE,
+                        "terminated PostgreSQL connections",
+                    );
                 }
             }
             Action::ApiFault(method, failure) => {

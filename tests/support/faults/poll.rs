@@ -204,6 +204,17 @@ pub async fn run(plan: PollPlan) {
                     call.method, call.status
                 ),
             );
+            // teloxide waits 10 s after a 5xx before it even reports it; the bot's own
+            // backoff after the other failures is a few seconds.
+            if call.status >= 500 {
+                timeline.excuse(call.at, call.at + Duration::from_secs(25), "a 5xx answer");
+            } else if !fault.starts_with("lost confirmations") {
+                let from = call
+                    .at
+                    .checked_sub(Duration::from_secs(3))
+                    .unwrap_or(call.at);
+                timeline.excuse(from, call.at + Duration::from_secs(15), "a Bot API fault");
+            }
         }
     }
 
@@ -224,6 +235,7 @@ pub async fn run(plan: PollPlan) {
         );
     }
     report.check_restarts(&restarts, &timeline);
+    report.check_poll_waits(&workload, &api.send_log(), &api.calls(), &timeline);
     report.check_logs(&counter, &workload, true);
     report.note(format!(
         "{} getUpdates calls, {} injected faults or lost confirmations",

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 pub struct Timeline {
     start: Instant,
     events: Arc<Mutex<Vec<(Instant, String)>>>,
+    /// Spans in which a fault the bot cannot help (the store down or stalled, the Bot API
+    /// failing) may hold updates back, with what it was.
+    excuses: Arc<Mutex<Vec<(Instant, Instant, String)>>>,
 }
 
 impl Timeline {
@@ -16,7 +19,26 @@ impl Timeline {
         Timeline {
             start: Instant::now(),
             events: Arc::default(),
+            excuses: Arc::default(),
         }
+    }
+
+    /// From `from` to `until`, updates may wait on `why`.
+    pub fn excuse(&self, from: Instant, until: Instant, why: impl Into<String>) {
+        self.excuses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((from, until, why.into()));
+    }
+
+    /// What may have held back something that waited from `from` to `to`, if anything.
+    pub fn excuse_for(&self, from: Instant, to: Instant) -> Option<String> {
+        self.excuses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(start, end, _)| *start <= to && *end >= from)
+            .map(|(start, _, why)| format!("{why} at {}", self.at(*start)))
     }
 
     pub fn start(&self) -> Instant {

@@ -12,7 +12,9 @@ use super::workload::{Workload, announced};
 use crate::support::fake_bot_api::{Call, SendRecord};
 
 /// The most a restarted bot may take to make progress when a dead incarnation left work
-/// behind: a dead process's leases must cost seconds, not their 30 s.
+/// behind, and the most an update may wait from its first delivery to its answer, unless a
+/// store or Bot API fault explains it: a dead process's leases must cost seconds, not their
+/// 30 s, and one busy chat must not hold up the others.
 pub const RESTART_BOUND: Duration = Duration::from_secs(10);
 /// A log line longer than this is a malformed answer (or another blob) logged whole.
 const MAX_LOG_LINE: usize = 2_000;
@@ -176,8 +178,17 @@ impl Report {
     pub fn check_restarts(&mut self, restarts: &[Restart], timeline: &Timeline) {
         let mut slowest = Duration::ZERO;
         for restart in restarts.iter().filter(|restart| restart.outstanding) {
+            let waited = restart.progress.unwrap_or(RESTART_BOUND * 3 / 2);
+            let excuse = timeline.excuse_for(restart.restarted, restart.restarted + waited);
             match restart.progress {
                 Some(took) if took <= RESTART_BOUND => slowest = slowest.max(took),
+                _ if excuse.is_some() => {
+                    self.note(format!(
+                        "counter #{} was slow to make progress after its restart, excused by {}",
+                        restart.incarnation,
+                        excuse.unwrap_or_default()
+                    ));
+                }
                 took => {
                     let took = took.map_or_else(
                         || format!("no progress within {:?}", RESTART_BOUND * 3 / 2),
@@ -203,6 +214,124 @@ impl Report {
                 .iter()
                 .filter(|restart| restart.outstanding)
                 .count()
+        ));
+    }
+
+    /// Poll mode: no update waits more than [`RESTART_BOUND`] from the first `getUpdates`
+    /// that served it to its first reply, unless a fault the bot cannot help overlaps.
+    pub fn check_poll_waits(
+        &mut self,
+        workload: &Workload,
+        sends: &[SendRecord],
+        calls: &[Call],
+        timeline: &Timeline,
+    ) {
+        let mut served: HashMap<i64, Instant> = HashMap::new();
+        for call in calls {
+            if let Some((first, last)) = call.served {
+                for id in first..=last {
+                    served.entry(id).or_insert(call.at);
+                }
+            }
+        }
+        let mut replied: HashMap<(i64, &str), Instant> = HashMap::new();
+        for send in sends {
+            replied
+                .entry((send.message.chat_id, send.message.text.as_str()))
+                .or_insert(send.at);
+        }
+        let mut waits = Vec::new();
+        for update in &workload.updates {
+            let Some(expected) = update.expected_text() else {
+                continue;
+            };
+            let (Some(&from), Some(&to)) = (
+                served.get(&update.id),
+                replied.get(&(update.chat, expected.as_str())),
+            ) else {
+                continue;
+            };
+            waits.push((update, from, to));
+        }
+        self.check_waits(
+            &waits,
+            "first served by getUpdates",
+            "first answered",
+            timeline,
+        );
+    }
+
+    /// Webhook mode: no update waits more than [`RESTART_BOUND`] from its first POST to the
+    /// first 2xx (with its reply, if one came), unless a fault the bot cannot help overlaps.
+    pub fn check_webhook_waits(
+        &mut self,
+        workload: &Workload,
+        deliveries: &[Delivery],
+        timeline: &Timeline,
+    ) {
+        let mut waits = Vec::new();
+        for update in workload
+            .updates
+            .iter()
+            .filter(|update| update.ordinal.is_some())
+        {
+            let tries: Vec<&Delivery> = deliveries
+                .iter()
+                .filter(|delivery| delivery.update == update.id)
+                .collect();
+            let Some(first) = tries.iter().map(|try_| try_.started).min() else {
+                continue;
+            };
+            let accepted = tries
+                .iter()
+                .filter(|try_| try_.is_success() && try_.reply_text().is_some())
+                .chain(tries.iter().filter(|try_| try_.is_success()))
+                .map(|try_| try_.ended)
+                .next();
+            if let Some(accepted) = accepted {
+                waits.push((update, first, accepted));
+            }
+        }
+        self.check_waits(&waits, "first POSTed", "accepted", timeline);
+    }
+
+    fn check_waits(
+        &mut self,
+        waits: &[(&super::workload::Update, Instant, Instant)],
+        from_what: &str,
+        to_what: &str,
+        timeline: &Timeline,
+    ) {
+        let (mut slowest, mut excused) = (Duration::ZERO, 0);
+        for &(update, from, to) in waits {
+            let waited = to.saturating_duration_since(from);
+            if waited <= RESTART_BOUND {
+                slowest = slowest.max(waited);
+            } else if timeline.excuse_for(from, to).is_some() {
+                excused += 1;
+            } else {
+                self.problem(
+                    format!(
+                        "slow update: {} waited {waited:.1?}: {from_what} at {}, {to_what} at {}; \
+                         no store or Bot API fault overlaps, so something held it (a lease of a \
+                         dead process, another chat's update); around then: [{}]",
+                        update.describe(),
+                        timeline.at(from),
+                        timeline.at(to),
+                        timeline
+                            .around(from, to, Duration::ZERO)
+                            .into_iter()
+                            .take(8)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                    &[update.id],
+                );
+            }
+        }
+        self.note(format!(
+            "waits: the longest from {from_what} to {to_what} within {RESTART_BOUND:?} was \
+             {slowest:.1?}; {excused} longer ones overlapped a store or Bot API fault"
         ));
     }
 

@@ -214,6 +214,7 @@ pub async fn run(plan: WebhookPlan) {
     report.check_counts(&truth, &stored);
     report.check_webhook_replies(&workload, &deliveries, &timeline);
     report.check_restarts(&restarts, &timeline);
+    report.check_webhook_waits(&workload, &deliveries, &timeline);
     report.check_logs(&counter, &workload, false);
     report.finish(&counter, &timeline, timeline.start().elapsed());
 }
