@@ -181,14 +181,15 @@ async fn webhook_sigkills_and_terminated_backends_postgres() {
 }
 
 /// Every store in both modes with many more updates and faults, `BOT_SESSION_FAULTS_ROUNDS`
-/// times (default 2), a new seed each round unless `BOT_SESSION_FAULTS_SEED` is set.
+/// times (default 1: about ten minutes), a new seed each round unless
+/// `BOT_SESSION_FAULTS_SEED` is set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a soak of several minutes; see the module docs for the command"]
 async fn soak() {
     let rounds: usize = std::env::var("BOT_SESSION_FAULTS_ROUNDS")
         .ok()
         .and_then(|rounds| rounds.parse().ok())
-        .unwrap_or(2);
+        .unwrap_or(1);
     for _ in 0..rounds {
         for store in [Sqlite, Redis, Postgres] {
             let mut plan = PollPlan::new("soak", store);
@@ -211,7 +212,7 @@ async fn soak() {
             let mut plan = WebhookPlan::new("soak", store);
             plan.updates = 2_000;
             plan.chats = 40;
-            plan.connections = 16;
+            plan.connections = 6;
             plan.faults = Faults {
                 bot_kills: 15,
                 stalled_kills: 5,

@@ -74,7 +74,7 @@ enum Inner {
         url: String,
         application: String,
         admin: tokio_postgres::Client,
-        _schema: DropSchema,
+        schema: DropSchema,
     },
 }
 
@@ -110,7 +110,7 @@ impl TestStore {
                     url,
                     application,
                     admin,
-                    _schema: DropSchema { base, schema },
+                    schema: DropSchema { base, schema },
                 }
             }
         };
@@ -128,6 +128,19 @@ impl TestStore {
 
     /// The store, through the library, to read the counts back.
     pub async fn open(&self) -> Arc<dyn Storage> {
+        if let Inner::Postgres { admin, schema, .. } = &self.inner {
+            // The run's table must be in its own schema, or it shared one with other tests.
+            let table = format!("{}.bot_sessions", schema.schema);
+            let found: Option<String> = admin
+                .query_one("SELECT to_regclass($1)::text", &[&table])
+                .await
+                .expect("look the sessions table up")
+                .get(0);
+            assert!(
+                found.is_some(),
+                "the counter's sessions table is not {table}: the search_path in its URL was not applied"
+            );
+        }
         let opened: Result<Arc<dyn Storage>, bot_session::StorageError> = match &self.inner {
             Inner::Sqlite { path, .. } => bot_session::SqliteStorage::open(path)
                 .await

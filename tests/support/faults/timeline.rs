@@ -31,14 +31,32 @@ impl Timeline {
             .push((from, until, why.into()));
     }
 
-    /// What may have held back something that waited from `from` to `to`, if anything.
-    pub fn excuse_for(&self, from: Instant, to: Instant) -> Option<String> {
-        self.excuses
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .find(|(start, end, _)| *start <= to && *end >= from)
-            .map(|(start, _, why)| format!("{why} at {}", self.at(*start)))
+    /// How much of the span from `from` to `to` no excuse covers, and the excuses that cover
+    /// the rest (`a Redis outage at +3.2s`).
+    pub fn unexcused(&self, from: Instant, to: Instant) -> (Duration, Vec<String>) {
+        let excuses = self.excuses.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut spans: Vec<(Instant, Instant)> = Vec::new();
+        let mut whys = Vec::new();
+        for (start, end, why) in excuses.iter() {
+            if *start <= to && *end >= from {
+                spans.push(((*start).max(from), (*end).min(to)));
+                whys.push(format!("{why} at {}", self.at(*start)));
+            }
+        }
+        spans.sort();
+        let mut covered = Duration::ZERO;
+        let mut reached = from;
+        for (start, end) in spans {
+            let start = start.max(reached);
+            if end > start {
+                covered += end - start;
+                reached = end;
+            }
+        }
+        (
+            to.saturating_duration_since(from).saturating_sub(covered),
+            whys,
+        )
     }
 
     pub fn start(&self) -> Instant {

@@ -18,8 +18,8 @@ use crate::support::fake_bot_api::{Call, SendRecord};
 pub const RESTART_BOUND: Duration = Duration::from_secs(10);
 /// A log line longer than this is a malformed answer (or another blob) logged whole.
 const MAX_LOG_LINE: usize = 2_000;
-/// How many problems a failure message lists one by one.
-const LISTED: usize = 60;
+/// How many problems of each kind a failure message lists one by one.
+const LISTED: usize = 12;
 /// Poll mode: whether an update served again after a lost confirmation may be answered
 /// again. No: the bot saw its first `sendMessage` succeed, so a second one is a duplicate the
 /// chat sees for nothing; only a kill or a lost answer to that `sendMessage` excuse one.
@@ -179,14 +179,15 @@ impl Report {
         let mut slowest = Duration::ZERO;
         for restart in restarts.iter().filter(|restart| restart.outstanding) {
             let waited = restart.progress.unwrap_or(RESTART_BOUND * 3 / 2);
-            let excuse = timeline.excuse_for(restart.restarted, restart.restarted + waited);
+            let (unexcused, excuses) =
+                timeline.unexcused(restart.restarted, restart.restarted + waited);
             match restart.progress {
                 Some(took) if took <= RESTART_BOUND => slowest = slowest.max(took),
-                _ if excuse.is_some() => {
+                _ if unexcused <= RESTART_BOUND => {
                     self.note(format!(
-                        "counter #{} was slow to make progress after its restart, excused by {}",
+                        "counter #{} was slow to make progress after its restart, excused by [{}]",
                         restart.incarnation,
-                        excuse.unwrap_or_default()
+                        excuses.join("; ")
                     ));
                 }
                 took => {
@@ -305,16 +306,22 @@ impl Report {
         let (mut slowest, mut excused) = (Duration::ZERO, 0);
         for &(update, from, to) in waits {
             let waited = to.saturating_duration_since(from);
+            let (unexcused, excuses) = timeline.unexcused(from, to);
             if waited <= RESTART_BOUND {
                 slowest = slowest.max(waited);
-            } else if timeline.excuse_for(from, to).is_some() {
+            } else if unexcused <= RESTART_BOUND {
                 excused += 1;
             } else {
+                let excuses = if excuses.is_empty() {
+                    "no store or Bot API fault overlaps".to_owned()
+                } else {
+                    format!("{unexcused:.1?} of it outside [{}]", excuses.join("; "))
+                };
                 self.problem(
                     format!(
                         "slow update: {} waited {waited:.1?}: {from_what} at {}, {to_what} at {}; \
-                         no store or Bot API fault overlaps, so something held it (a lease of a \
-                         dead process, another chat's update); around then: [{}]",
+                         {excuses}, so something else held it (a lease of a dead process, another \
+                         chat's update); around then: [{}]",
                         update.describe(),
                         timeline.at(from),
                         timeline.at(to),
@@ -331,7 +338,7 @@ impl Report {
         }
         self.note(format!(
             "waits: the longest from {from_what} to {to_what} within {RESTART_BOUND:?} was \
-             {slowest:.1?}; {excused} longer ones overlapped a store or Bot API fault"
+             {slowest:.1?}; {excused} longer ones were mostly spent in a store or Bot API fault"
         ));
     }
 
@@ -704,26 +711,32 @@ impl Report {
             return;
         }
         let mut message = summary;
-        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        // Each kind in the order of its first problem (counts come first), a few of each.
+        let mut kinds: Vec<(&str, Vec<&String>)> = Vec::new();
         for problem in &self.problems {
             let kind = problem
                 .split_once(':')
                 .map_or(problem.as_str(), |(kind, _)| kind);
-            *kinds.entry(kind).or_default() += 1;
+            match kinds.iter_mut().find(|(known, _)| *known == kind) {
+                Some((_, problems)) => problems.push(problem),
+                None => kinds.push((kind, vec![problem])),
+            }
         }
-        let kinds: Vec<String> = kinds
+        let counts: Vec<String> = kinds
             .iter()
-            .map(|(kind, n)| format!("{n} {kind}"))
+            .map(|(kind, problems)| format!("{} {kind}", problems.len()))
             .collect();
-        message.push_str(&format!("problems ({}):\n", kinds.join(", ")));
-        for problem in self.problems.iter().take(LISTED) {
-            message.push_str(&format!("  - {problem}\n"));
-        }
-        if self.problems.len() > LISTED {
-            message.push_str(&format!(
-                "  ... and {} more\n",
-                self.problems.len() - LISTED
-            ));
+        message.push_str(&format!("problems ({}):\n", counts.join(", ")));
+        for (kind, problems) in &kinds {
+            for problem in problems.iter().take(LISTED) {
+                message.push_str(&format!("  - {problem}\n"));
+            }
+            if problems.len() > LISTED {
+                message.push_str(&format!(
+                    "  ... and {} more {kind}\n",
+                    problems.len() - LISTED
+                ));
+            }
         }
         message.push_str("timeline (what the harness did, and the fake Bot API's faults):\n");
         let rendered = timeline.render();
