@@ -11,7 +11,6 @@
 //!   harness playing Telegram).
 //! - [`verdict`]: counts and replies against the truth, every problem with its cause.
 //! - [`timeline`], [`random`]: what happened when, and the seeded sequence.
-#![allow(dead_code)]
 
 pub mod actions;
 pub mod poll;

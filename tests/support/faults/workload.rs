@@ -142,11 +142,6 @@ impl Workload {
         self.updates[self.updates.len() - 1].id
     }
 
-    pub fn get(&self, id: i64) -> Option<&Update> {
-        let index = usize::try_from(id - self.first_id()).ok()?;
-        self.updates.get(index)
-    }
-
     pub fn oversized(&self) -> Option<&Update> {
         self.updates.iter().find(|update| update.ordinal.is_none())
     }
