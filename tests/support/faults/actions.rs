@@ -62,7 +62,7 @@ pub struct Faults {
     pub redis_outages: usize,
     pub pg_terminations: usize,
     /// Faults of the fake Bot API (429, resets, lost answers, slow and malformed answers),
-    /// on `getUpdates` and `sendMessage`.
+    /// on `getUpdates` and `sendMessage`: each of the five on both methods takes ten.
     pub api_faults: usize,
     /// 5xx answers, on `getUpdates` and `sendMessage` in turn; teloxide waits 10 s after each.
     pub server_errors: usize,
@@ -81,13 +81,14 @@ impl Faults {
             actions.push(Action::RedisOutage(rng.millis(1_500..=4_000)));
         }
         actions.extend((0..self.pg_terminations).map(|_| Action::TerminateBackends));
-        for _ in 0..self.api_faults {
-            let method = if rng.percent(50) {
+        // Every kind on both methods before any repeats.
+        for n in 0..self.api_faults {
+            let method = if (n / 5) % 2 == 0 {
                 "getUpdates"
             } else {
                 "sendMessage"
             };
-            let failure = match rng.index(5) {
+            let failure = match n % 5 {
                 0 => Failure::TooManyRequests { retry_after: 1 },
                 1 => Failure::ConnectionReset,
                 2 => Failure::AnswerLost,

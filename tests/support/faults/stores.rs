@@ -171,7 +171,10 @@ impl TestStore {
             Inner::Postgres { url, .. } => {
                 let client = connect(&admin_url(url)).await;
                 client
-                    .batch_execute("BEGIN; LOCK TABLE bot_sessions IN ACCESS EXCLUSIVE MODE")
+                    .batch_execute(
+                        "BEGIN; SET LOCAL lock_timeout = '10s';
+                         LOCK TABLE bot_sessions IN ACCESS EXCLUSIVE MODE",
+                    )
                     .await
                     .expect("lock the sessions table");
                 Stall::Postgres { client }

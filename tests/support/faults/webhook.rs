@@ -304,15 +304,11 @@ impl Telegram {
             };
             tries += 1;
             let started = Instant::now();
+            let timeout = Duration::from_millis(self.plan.client_timeout_ms);
             let outcome = if !oversized && rng.percent(self.plan.hangup_percent) {
-                hang_up(addr, body, rng.millis(20..=300)).await
+                hang_up(addr, body, rng.millis(20..=300), timeout).await
             } else {
-                post(
-                    addr,
-                    body,
-                    Duration::from_millis(self.plan.client_timeout_ms),
-                )
-                .await
+                post(addr, body, timeout).await
             };
             let status = match &outcome {
                 Outcome::Answered { status, reply, .. } => {
@@ -409,15 +405,24 @@ async fn post(addr: SocketAddr, body: &[u8], timeout: Duration) -> Outcome {
 }
 
 /// Sends the update and hangs up after `after`, without reading the answer.
-async fn hang_up(addr: SocketAddr, body: &[u8], after: Duration) -> Outcome {
-    let mut stream = match TcpStream::connect(addr).await {
-        Ok(stream) => stream,
-        Err(err) => return Outcome::Failed(format!("connect: {err}")),
+async fn hang_up(addr: SocketAddr, body: &[u8], after: Duration, timeout: Duration) -> Outcome {
+    let send = async {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .map_err(|err| format!("connect: {err}"))?;
+        stream
+            .write_all(&request(addr, body))
+            .await
+            .map_err(|err| format!("send: {err}"))?;
+        Ok::<_, String>(stream)
     };
-    if let Err(err) = stream.write_all(&request(addr, body)).await {
-        return Outcome::Failed(format!("send: {err}"));
+    match tokio::time::timeout(timeout, send).await {
+        Err(_) => Outcome::TimedOut,
+        Ok(Err(err)) => Outcome::Failed(err),
+        Ok(Ok(stream)) => {
+            tokio::time::sleep(after).await;
+            drop(stream);
+            Outcome::HungUp
+        }
     }
-    tokio::time::sleep(after).await;
-    drop(stream);
-    Outcome::HungUp
 }
