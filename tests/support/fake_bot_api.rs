@@ -19,15 +19,21 @@
 //! Method names are matched case-insensitively, like the real server does (teloxide sends
 //! `GetUpdates`, the docs say `getUpdates`). A wrong token is answered `401`, another method
 //! `404`, both as Telegram words them. [`FakeBotApi::fail_next`] makes the next calls of a
-//! method fail with `429` (and `retry_after`) or `500`. Not modelled: the real server's
-//! throttling of repeated `getUpdates` with one offset, `allowed_updates`, and the `409` a
-//! second concurrent `getUpdates` gets.
+//! method fail: `429` (and `retry_after`), `500`, a connection closed before or after the call
+//! took effect, a slow answer, or a `200` whose body is not JSON. Not modelled: the real
+//! server's throttling of repeated `getUpdates` with one offset, `allowed_updates`, and the
+//! `409` a second concurrent `getUpdates` gets.
+//!
+//! For fault tests: [`FakeBotApi::redeliver`] loses confirmations (`getUpdates` ignores an
+//! offset and serves updates it had already dropped again, as when the call that carried the
+//! offset never reached Telegram), [`FakeBotApi::set_latency`] slows every call of a method,
+//! and [`FakeBotApi::send_log`] tells when each message was taken and whether its answer got
+//! lost on the way back.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -59,8 +65,15 @@ pub struct Call {
     pub method: String,
     /// Its parameters; form and query-string values are strings.
     pub params: Map<String, Value>,
-    /// The HTTP status it was answered with.
+    /// The HTTP status it was answered with; 0 when the connection was closed instead.
     pub status: u16,
+    /// When the answer was ready.
+    pub at: Instant,
+    /// The fault injected into this call, if any, in words (`connection reset`, `lost
+    /// confirmations: offset 201 ignored, serving again from update 101`).
+    pub fault: Option<String>,
+    /// For `getUpdates`: the first and last update id it returned.
+    pub served: Option<(i64, i64)>,
 }
 
 impl Call {
@@ -77,6 +90,48 @@ pub enum Failure {
     TooManyRequests { retry_after: u32 },
     /// `500 Internal Server Error`.
     ServerError,
+    /// The connection is closed without an answer; the call had no effect.
+    ConnectionReset,
+    /// The call takes effect (a message is sent, an offset confirms), then the connection is
+    /// closed without an answer: the client cannot know it happened.
+    AnswerLost,
+    /// The call is answered normally after `millis` milliseconds.
+    Slow { millis: u64 },
+    /// `200` with a body that is not JSON (20 KB of a cut-off answer, as a broken proxy
+    /// sends); the call had no effect.
+    Malformed,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::TooManyRequests { retry_after } => write!(f, "429 retry_after {retry_after}"),
+            Failure::ServerError => f.write_str("500"),
+            Failure::ConnectionReset => f.write_str("connection reset before the call"),
+            Failure::AnswerLost => f.write_str("answer lost after the call took effect"),
+            Failure::Slow { millis } => write!(f, "answered after {millis} ms"),
+            Failure::Malformed => f.write_str("malformed 200 answer"),
+        }
+    }
+}
+
+/// A message the server took, with when and whether the client got the answer.
+#[derive(Debug, Clone)]
+pub struct SendRecord {
+    pub message: SentMessage,
+    /// When the server took it.
+    pub at: Instant,
+    /// The connection was closed instead of answering ([`Failure::AnswerLost`]): the bot
+    /// could not know the message went out.
+    pub answer_lost: bool,
+}
+
+/// A lost confirmation ([`FakeBotApi::redeliver`]).
+#[derive(Debug, Clone, Copy)]
+struct Redelivery {
+    after: i64,
+    back_to: i64,
+    times: u32,
 }
 
 /// The running server; it stops when dropped.
@@ -98,6 +153,14 @@ struct Shared {
 #[derive(Default)]
 struct State {
     queue: VecDeque<Value>,
+    /// The updates an offset dropped from the queue, in order, for [`FakeBotApi::redeliver`].
+    confirmed: Vec<Value>,
+    redeliveries: Vec<Redelivery>,
+    /// Milliseconds every call of a method (lowercase) waits before its answer: a range.
+    latency: HashMap<String, (u64, u64)>,
+    /// For the latencies: a xorshift state, never 0.
+    random: u64,
+    send_log: Vec<SendRecord>,
     last_update_id: Option<i64>,
     webhook_url: String,
     sent: Vec<SentMessage>,
@@ -138,6 +201,7 @@ impl FakeBotApi {
             bot_id,
             state: Mutex::new(State {
                 next_message_id: 1,
+                random: 0x9E37_79B9_7F4A_7C15,
                 ..State::default()
             }),
             changes: watch::Sender::new(0),
@@ -211,6 +275,67 @@ impl FakeBotApi {
         queue.extend(std::iter::repeat_n(failure, times));
     }
 
+    /// Loses confirmations `times` times: whenever a `getUpdates` carries an offset above
+    /// `after`, the offset is ignored and every update from `back_to` on (`back_to <= after`)
+    /// is served again, although an earlier offset had confirmed it. Several rules take turns
+    /// in the order given.
+    pub fn redeliver(&self, after: i64, back_to: i64, times: u32) {
+        assert!(
+            back_to <= after,
+            "redeliver: back_to {back_to} is above after {after}"
+        );
+        self.shared.lock().redeliveries.push(Redelivery {
+            after,
+            back_to,
+            times,
+        });
+    }
+
+    /// Lost confirmations still to come (see [`FakeBotApi::redeliver`]).
+    pub fn redeliveries_left(&self) -> u32 {
+        self.shared
+            .lock()
+            .redeliveries
+            .iter()
+            .map(|rule| rule.times)
+            .sum()
+    }
+
+    /// Every call of `method` (any case) waits `min..=max` milliseconds (uniformly, from a
+    /// sequence `seed` fixes) before it is answered.
+    pub fn set_latency(&self, method: &str, min: u64, max: u64, seed: u64) {
+        let mut state = self.shared.lock();
+        state
+            .latency
+            .insert(method.to_ascii_lowercase(), (min, max.max(min)));
+        state.random = seed | 1;
+    }
+
+    /// The lowest update id not confirmed yet: the first queued one, else one above the last
+    /// one pushed (`None` before any push).
+    pub fn first_unconfirmed(&self) -> Option<i64> {
+        let state = self.shared.lock();
+        match state.queue.front() {
+            Some(update) => update["update_id"].as_i64(),
+            None => state.last_update_id.map(|last| last + 1),
+        }
+    }
+
+    /// Every message taken, in order, with when and whether its answer was lost.
+    pub fn send_log(&self) -> Vec<SendRecord> {
+        self.shared.lock().send_log.clone()
+    }
+
+    /// Failures [`FakeBotApi::fail_next`] queued for `method` (any case) that have not
+    /// fired yet.
+    pub fn pending_failures(&self, method: &str) -> usize {
+        self.shared
+            .lock()
+            .failures
+            .get(&method.to_ascii_lowercase())
+            .map_or(0, VecDeque::len)
+    }
+
     /// The messages sent so far, in order.
     pub fn sent(&self) -> Vec<SentMessage> {
         self.shared.lock().sent.clone()
@@ -250,6 +375,18 @@ impl Drop for FakeBotApi {
     fn drop(&mut self) {
         // The accept loop owns the connections' tasks: aborting it ends them, long polls too.
         self.server.abort();
+    }
+}
+
+impl State {
+    /// The next number of a xorshift64 sequence.
+    fn next_random(&mut self) -> u64 {
+        let mut x = self.random;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.random = x;
+        x
     }
 }
 
@@ -295,7 +432,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         let shared = Arc::clone(&shared);
         let service = service_fn(move |request| {
             let shared = Arc::clone(&shared);
-            async move { Ok::<_, Infallible>(respond(&shared, request).await) }
+            async move { respond(&shared, request).await }
         });
         connections.spawn(async move {
             // A client that hangs up mid-request (a test that ended) is no failure of ours.
@@ -354,32 +491,113 @@ impl Answer {
             Failure::ServerError => {
                 Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
+            Failure::ConnectionReset
+            | Failure::AnswerLost
+            | Failure::Slow { .. }
+            | Failure::Malformed => {
+                unreachable!("{failure} is not an answer of its own")
+            }
         }
     }
 }
 
-async fn respond(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Returned by the service to make hyper close the connection without an answer.
+#[derive(Debug)]
+struct ConnectionCut;
+
+impl std::fmt::Display for ConnectionCut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the fake Bot API server cut the connection (an injected fault)")
+    }
+}
+
+impl std::error::Error for ConnectionCut {}
+
+/// About 20 KB of an answer cut off mid-way, as a broken proxy might pass on.
+fn malformed_body() -> String {
+    let mut body = String::from(r#"{"ok":true,"result":[{"update_id":1,"message":{"text":""#);
+    while body.len() < 20_000 {
+        body.push_str("lorem ipsum dolor sit amet ");
+    }
+    body
+}
+
+async fn respond(
+    shared: &Shared,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ConnectionCut> {
     let (method, params) = match read_request(shared, request).await {
         Ok(parsed) => parsed,
-        Err(answer) => return to_response(answer),
+        Err(answer) => return Ok(to_response(answer)),
     };
     let lowercase = method.to_ascii_lowercase();
-    let injected = shared
-        .lock()
-        .failures
-        .get_mut(&lowercase)
-        .and_then(VecDeque::pop_front);
-    let answer = match injected {
-        Some(failure) => Answer::failure(failure),
-        None => answer(shared, &lowercase, &params).await,
+    let (injected, latency) = {
+        let mut state = shared.lock();
+        let injected = state
+            .failures
+            .get_mut(&lowercase)
+            .and_then(VecDeque::pop_front);
+        let latency = state
+            .latency
+            .get(&lowercase)
+            .copied()
+            .map(|(min, max)| min + state.next_random() % (max - min + 1));
+        (injected, latency)
     };
-    shared.lock().calls.push(Call {
-        method,
-        params,
-        status: answer.status.as_u16(),
-    });
-    shared.changed();
-    to_response(answer)
+    let mut fault = injected.map(|failure| failure.to_string());
+    let record = |status: u16, fault: Option<String>, served: Option<(i64, i64)>| {
+        shared.lock().calls.push(Call {
+            method: method.clone(),
+            params: params.clone(),
+            status,
+            at: Instant::now(),
+            fault,
+            served,
+        });
+        shared.changed();
+    };
+    let answer = match injected {
+        Some(Failure::ConnectionReset) => {
+            record(0, fault, None);
+            return Err(ConnectionCut);
+        }
+        Some(Failure::Malformed) => {
+            record(200, fault, None);
+            let mut response = Response::new(Full::new(Bytes::from(malformed_body())));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return Ok(response);
+        }
+        Some(failure @ (Failure::TooManyRequests { .. } | Failure::ServerError)) => {
+            Answer::failure(failure)
+        }
+        Some(Failure::Slow { millis }) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            answer(shared, &lowercase, &params, false, &mut fault).await
+        }
+        Some(Failure::AnswerLost) => answer(shared, &lowercase, &params, true, &mut fault).await,
+        None => {
+            if let Some(millis) = latency {
+                tokio::time::sleep(Duration::from_millis(millis)).await;
+            }
+            answer(shared, &lowercase, &params, false, &mut fault).await
+        }
+    };
+    let served = served_range(&answer);
+    if injected == Some(Failure::AnswerLost) {
+        record(0, fault, served);
+        return Err(ConnectionCut);
+    }
+    record(answer.status.as_u16(), fault, served);
+    Ok(to_response(answer))
+}
+
+/// The first and last update id of a successful `getUpdates` answer.
+fn served_range(answer: &Answer) -> Option<(i64, i64)> {
+    let updates = answer.body["result"].as_array()?;
+    let id = |update: &Value| update["update_id"].as_i64();
+    Some((id(updates.first()?)?, id(updates.last()?)?))
 }
 
 fn to_response(answer: Answer) -> Response<Full<Bytes>> {
@@ -500,10 +718,18 @@ fn bool_param(params: &Map<String, Value>, name: &str) -> bool {
     }
 }
 
-async fn answer(shared: &Shared, method: &str, params: &Map<String, Value>) -> Answer {
+/// `answer_lost`: the client will not see this answer (recorded with a sent message);
+/// `fault` gets a note when `getUpdates` loses a confirmation.
+async fn answer(
+    shared: &Shared,
+    method: &str,
+    params: &Map<String, Value>,
+    answer_lost: bool,
+    fault: &mut Option<String>,
+) -> Answer {
     let result = match method {
         "getme" => Ok(Answer::ok(get_me(shared))),
-        "getupdates" => get_updates(shared, params).await,
+        "getupdates" => get_updates(shared, params, fault).await,
         "getwebhookinfo" => Ok(Answer::ok(webhook_info(&shared.lock()))),
         "setwebhook" => Ok(set_webhook(shared, params)),
         "deletewebhook" => {
@@ -514,7 +740,7 @@ async fn answer(shared: &Shared, method: &str, params: &Map<String, Value>) -> A
             }
             Ok(Answer::ok(json!(true)))
         }
-        "sendmessage" => send_message(shared, params),
+        "sendmessage" => send_message(shared, params, answer_lost),
         _ => Ok(Answer::error(StatusCode::NOT_FOUND, "Not Found")),
     };
     result.unwrap_or_else(|answer| answer)
@@ -563,7 +789,11 @@ fn set_webhook(shared: &Shared, params: &Map<String, Value>) -> Answer {
     Answer::ok(json!(true))
 }
 
-async fn get_updates(shared: &Shared, params: &Map<String, Value>) -> Result<Answer, Answer> {
+async fn get_updates(
+    shared: &Shared,
+    params: &Map<String, Value>,
+    fault: &mut Option<String>,
+) -> Result<Answer, Answer> {
     let offset = int_param(params, "offset")?.unwrap_or(0);
     let limit = int_param(params, "limit")?.unwrap_or(100).clamp(1, 100);
     let timeout = int_param(params, "timeout")?
@@ -577,7 +807,31 @@ async fn get_updates(shared: &Shared, params: &Map<String, Value>) -> Result<Ans
                 "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
             ));
         }
-        confirm(&mut state.queue, offset);
+        let state = &mut *state;
+        let lost = state
+            .redeliveries
+            .iter_mut()
+            .find(|rule| rule.times > 0 && offset > rule.after);
+        if let Some(rule) = lost {
+            rule.times -= 1;
+            let back_to = rule.back_to;
+            let from = state
+                .confirmed
+                .partition_point(|update| update["update_id"].as_i64() < Some(back_to));
+            for update in state.confirmed.split_off(from).into_iter().rev() {
+                state.queue.push_front(update);
+            }
+            let note = format!(
+                "lost confirmations: offset {offset} ignored, serving again from update {back_to}"
+            );
+            *fault = Some(match fault.take() {
+                Some(before) => format!("{before}; {note}"),
+                None => note,
+            });
+        } else {
+            let dropped = confirm(&mut state.queue, offset);
+            state.confirmed.extend(dropped);
+        }
     }
     let within = Duration::from_secs(timeout.unsigned_abs());
     shared
@@ -594,18 +848,27 @@ async fn get_updates(shared: &Shared, params: &Map<String, Value>) -> Result<Ans
 }
 
 /// What an `offset` confirms: every update below a positive one; all but the last `-offset`
-/// for a negative one.
-fn confirm(queue: &mut VecDeque<Value>, offset: i64) {
-    if offset > 0 {
-        queue.retain(|update| update["update_id"].as_i64().is_some_and(|id| id >= offset));
+/// for a negative one. Returns the updates it dropped, in order.
+fn confirm(queue: &mut VecDeque<Value>, offset: i64) -> Vec<Value> {
+    let forget = if offset > 0 {
+        queue
+            .iter()
+            .take_while(|update| update["update_id"].as_i64().is_some_and(|id| id < offset))
+            .count()
     } else if offset < 0 {
         let keep = usize::try_from(offset.unsigned_abs()).unwrap_or(usize::MAX);
-        let forget = queue.len().saturating_sub(keep);
-        queue.drain(..forget);
-    }
+        queue.len().saturating_sub(keep)
+    } else {
+        0
+    };
+    queue.drain(..forget).collect()
 }
 
-fn send_message(shared: &Shared, params: &Map<String, Value>) -> Result<Answer, Answer> {
+fn send_message(
+    shared: &Shared,
+    params: &Map<String, Value>,
+    answer_lost: bool,
+) -> Result<Answer, Answer> {
     let chat_id = match params.get("chat_id") {
         Some(Value::String(name)) if name.starts_with('@') => {
             return Err(Answer::bad_request("chat not found"));
@@ -621,11 +884,17 @@ fn send_message(shared: &Shared, params: &Map<String, Value>) -> Result<Answer, 
     let mut state = shared.lock();
     let message_id = state.next_message_id;
     state.next_message_id += 1;
-    state.sent.push(SentMessage {
+    let sent = SentMessage {
         chat_id,
         text: text.to_owned(),
         message_thread_id,
+    };
+    state.send_log.push(SendRecord {
+        message: sent.clone(),
+        at: Instant::now(),
+        answer_lost,
     });
+    state.sent.push(sent);
     drop(state);
     let mut message = json!({
         "message_id": message_id,

@@ -50,6 +50,28 @@ impl RedisServer {
         }
     }
 
+    /// SIGSTOP: the server keeps its connections but answers nothing, as a stalled one does,
+    /// until [`RedisServer::resume`]. Commands sent meanwhile run when it resumes, even those
+    /// of a client that died in between.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`RedisServer::pause`].
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill {signal} redis-server failed");
+        }
+    }
+
     /// Starts the server again on the same port and data directory.
     pub fn restart(&mut self) {
         self.kill();
