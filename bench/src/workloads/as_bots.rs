@@ -7,12 +7,13 @@
 use std::sync::Arc;
 
 use bot_session::{MemoryStorage, Session, Storage};
+use teloxide::dispatching::UpdateHandler;
 use teloxide::dptree::di::DependencyMap;
 
 use super::common::{Counter, Result, stored_sum};
 use super::stores::{self, Backend, Opened};
 use super::teloxide::adaptor_tree;
-use crate::bots::{self, Updates, Workload};
+use crate::bots::{self, BotError, Updates, Workload};
 use crate::report::Figures;
 
 /// A store T-seq and T-64 run on.
@@ -70,6 +71,16 @@ impl Held {
         }
     }
 
+    /// The handler tree over this store: the memory store as its own type, as a bot holds it
+    /// (behind `dyn Storage` every call would box its future), a shared store as the bench
+    /// opens it.
+    fn tree(&self) -> UpdateHandler<BotError> {
+        match self {
+            Held::Memory(store) => adaptor_tree(store.clone()),
+            Held::Shared(opened) => adaptor_tree(Arc::clone(&opened.store)),
+        }
+    }
+
     async fn close(self) -> Result<()> {
         match self {
             Held::Memory(_) => Ok(()),
@@ -88,12 +99,12 @@ pub fn run_once(store: Store, workload: Workload) -> Result<Figures> {
     let deps = DependencyMap::new();
     bots::runtime().block_on(async {
         let warm = Held::open(store, "bot-session-bench-warm").await?;
-        let handler = adaptor_tree(warm.store());
+        let handler = warm.tree();
         bots::drive(&handler, &deps, &updates, &warm_up, in_flight).await;
         warm.close().await?;
 
         let held = Held::open(store, "bot-session-bench").await?;
-        let handler = adaptor_tree(held.store());
+        let handler = held.tree();
         let driven = bots::drive(&handler, &deps, &updates, &indices, in_flight).await;
         let (sum, _) = stored_sum(&*held.store(), Counter::PREFIX, bots::K as u32).await?;
         held.close().await?;

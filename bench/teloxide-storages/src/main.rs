@@ -53,7 +53,10 @@ fn main() -> ExitCode {
         match args.get(at + 1).and_then(|n| n.parse().ok()) {
             Some(n) if (1..=bots::N).contains(&n) => sqlite_updates = n,
             _ => {
-                eprintln!("--sqlite-updates takes a number of updates, 1 to {}", bots::N);
+                eprintln!(
+                    "--sqlite-updates takes a number of updates, 1 to {}",
+                    bots::N
+                );
                 return ExitCode::FAILURE;
             }
         }
@@ -83,23 +86,43 @@ fn main() -> ExitCode {
 }
 
 async fn every_storage(workload: Workload, sqlite_updates: usize) -> Result<()> {
-    let memory = run(InMemStorage::<Count>::new(), workload, bots::N).await?;
-    print(workload, "memory", &memory);
+    let memory = run(
+        async |_| Ok(InMemStorage::<Count>::new()),
+        Instances::Fresh,
+        workload,
+        bots::N,
+    );
+    print(workload, "memory", &memory.await?);
 
-    let path = std::env::temp_dir().join(format!("teloxide-bench-{}.db", std::process::id()));
-    let storage = SqliteStorage::open(&path.to_string_lossy(), Json).await?;
-    let sqlite = run(storage, workload, sqlite_updates).await;
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
+    let file = |phase: &str| {
+        let name = format!("teloxide-bench-{}-{phase}.db", std::process::id());
+        std::env::temp_dir().join(name)
+    };
+    let sqlite = run(
+        async |phase| Ok(SqliteStorage::open(&file(phase).to_string_lossy(), Json).await?),
+        Instances::Fresh,
+        workload,
+        sqlite_updates,
+    )
+    .await;
+    for phase in ["warm", "timed"] {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = file(phase).into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
     }
     print(workload, "sqlite", &sqlite?);
 
     match std::env::var("BOT_SESSION_REDIS_URL") {
         Ok(url) if !url.is_empty() => {
-            let storage = RedisStorage::open(&url, Json).await?;
-            print(workload, "redis", &run(storage, workload, bots::N).await?);
+            let redis = run(
+                async |_| Ok(RedisStorage::open(&url, Json).await?),
+                Instances::Shared,
+                workload,
+                bots::N,
+            );
+            print(workload, "redis", &redis.await?);
         }
         _ => skipped(workload, "redis", "BOT_SESSION_REDIS_URL"),
     }
@@ -113,12 +136,26 @@ async fn every_storage(workload: Workload, sqlite_updates: usize) -> Result<()> 
                 let separator = if url.contains('?') { '&' } else { '?' };
                 format!("{url}{separator}sslmode=disable")
             };
-            let storage = PostgresStorage::open(&url, 10, Json).await?;
-            print(workload, "postgres", &run(storage, workload, bots::N).await?);
+            let postgres = run(
+                async |_| Ok(PostgresStorage::open(&url, 10, Json).await?),
+                Instances::Shared,
+                workload,
+                bots::N,
+            );
+            print(workload, "postgres", &postgres.await?);
         }
         _ => skipped(workload, "postgres", "BOT_SESSION_POSTGRES_URL"),
     }
     Ok(())
+}
+
+/// Whether each opening of a storage is a fresh, empty one (memory, a new SQLite file), or
+/// one on a server that keeps what earlier runs left (emptied of the stream's chats before
+/// and after use).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Instances {
+    Fresh,
+    Shared,
 }
 
 /// `Update::filter_message()`, the dialogue over storage `S`, and an endpoint that stores
@@ -140,9 +177,15 @@ where
         })
 }
 
-/// Warms up on the first `min(updates/10, 10000)` updates, empties the storage, times the
-/// first `updates` updates of the stream and reads every chat's count back.
-async fn run<S>(storage: Arc<S>, workload: Workload, updates: usize) -> Result<Run>
+/// Warms up on the first `min(updates/10, 10000)` updates with a throw-away storage
+/// (`open("warm")`), then times the first `updates` updates of the stream on a fresh one
+/// (`open("timed")`) and reads every chat's count back.
+async fn run<S>(
+    open: impl AsyncFn(&str) -> Result<Arc<S>>,
+    instances: Instances,
+    workload: Workload,
+    updates: usize,
+) -> Result<Run>
 where
     S: Storage<Count> + Send + Sync + 'static,
     S::Error: std::error::Error + Send + Sync + 'static,
@@ -150,11 +193,30 @@ where
     let indices = bots::chat_indices(updates);
     let stream = Updates::new(bots::K)?;
     let handler = tree::<S>();
-    let deps = dptree::deps![Arc::clone(&storage)];
     let in_flight = workload.in_flight();
-    clear(&storage).await;
-    bots::drive(&handler, &deps, &stream, &bots::warm_up(&indices), in_flight).await;
-    clear(&storage).await;
+    let empty = async |storage: &Arc<S>| {
+        if instances == Instances::Shared {
+            clear(storage).await;
+        }
+    };
+
+    let warm = open("warm").await?;
+    empty(&warm).await;
+    let deps = dptree::deps![Arc::clone(&warm)];
+    bots::drive(
+        &handler,
+        &deps,
+        &stream,
+        &bots::warm_up(&indices),
+        in_flight,
+    )
+    .await;
+    empty(&warm).await;
+    drop((deps, warm));
+
+    let storage = open("timed").await?;
+    empty(&storage).await;
+    let deps = dptree::deps![Arc::clone(&storage)];
     let driven = bots::drive(&handler, &deps, &stream, &indices, in_flight).await;
     let mut sum = 0;
     for chat in 0..bots::K as u32 {
@@ -163,7 +225,7 @@ where
             sum += state.count;
         }
     }
-    clear(&storage).await;
+    empty(&storage).await;
     if let Some(error) = driven.first_error {
         eprintln!(
             "teloxide {}: {} updates failed; the first: {error}",
