@@ -50,13 +50,13 @@ async fn webhook_without_faults_sqlite() {
 
 /// A lost confirmation of the first batch of 100 (served four times in all), of the second
 /// (three times), and of the end of the run: each update still counts once and is answered
-/// once.
+/// once (the poller knows which replies went out since its last confirmed offset).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "not yet checked against the exactly-once fixes (issue 20, open); run with --ignored"]
 async fn poll_batches_served_again_count_once_sqlite() {
     let mut plan = PollPlan::new("poll_batches_served_again_count_once_sqlite", Sqlite);
     plan.waves = 1;
-    plan.lost_confirmations = vec![(99, 0, 3), (299, 100, 2), (390, 250, 1)];
+    plan.lost_confirmations = vec![(99, 0, 3), (199, 100, 2), (390, 250, 1)];
     poll::run(plan).await;
 }
 

@@ -14,7 +14,8 @@
 //! One concept per file: `sessions.rs` declares the three session types, `bot.rs` is the
 //! handler, `texts.rs` what it says, `replies.rs` where replies go, `storage.rs` the
 //! `--storage` choice, `tally.rs` the per-update accounting, `wire.rs` what an update looks like on
-//! the wire, `replay.rs`, `poll.rs` and `webhook.rs` the three ways updates come in,
+//! the wire, `replay.rs`, `poll.rs` and `webhook.rs` the three ways updates come in (`sent.rs`:
+//! the replies the poller saw go out, so a batch served again is not answered twice),
 //! `args.rs` the command line.
 
 mod args;
@@ -23,6 +24,8 @@ mod bot;
 mod poll;
 mod replay;
 mod replies;
+#[cfg(feature = "teloxide")]
+mod sent;
 mod sessions;
 mod storage;
 mod tally;
@@ -129,7 +132,8 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         } => {
             let telegram = telegram_bot(api_url.as_deref())?;
             let username = poll::introduce(&telegram).await?;
-            let outbox = poll::outbox(telegram.clone(), tally.clone());
+            let sent = sent::SentReplies::default();
+            let outbox = poll::outbox(telegram.clone(), tally.clone(), sent.clone());
             let bot = bot::build(
                 store.clone(),
                 outbox,
@@ -137,7 +141,7 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                 &username,
                 bot::Redeliveries::Recognized,
             );
-            let polled = poll::poll(&bot, &telegram, concurrency, retry_for).await?;
+            let polled = poll::poll(&bot, &telegram, &sent, concurrency, retry_for).await?;
             elapsed = polled.elapsed;
             malformed = polled.malformed;
             failed = polled.failed;

@@ -10,14 +10,20 @@
 //! - Once Telegram answers a call with an `offset`, the updates before it can never come again:
 //!   the bot tells its sessions (`Composer::confirm_delivered`), which then remember only the
 //!   updates that could (see `remember_updates`), so a whole batch delivered again (a lost
-//!   confirmation, a crash) is recognized, not counted twice, and answered as the first time.
+//!   confirmation, a crash) is recognized and not counted twice. An answer that starts below
+//!   the offset says the confirmation was lost: only what precedes its first update counts as
+//!   confirmed then.
+//! - A batch served again is answered as the first time, but a reply this process saw go out
+//!   since the last confirmed offset is not sent again (`sent.rs`); after a restart, the reply
+//!   the first delivery kept goes out again, the same.
 //! - An update over 1 MiB (as JSON) is skipped and reported, as in the other modes.
 //! - teloxide turns an update it cannot parse into `UpdateKind::Error` holding the raw JSON;
 //!   the others it parsed are turned back into JSON. Either way the bot reads the same
 //!   `bot_session::Update` model as in replay and webhook mode: one handler for all three.
 //! - A reply is sent once its update's sessions are stored. A send that fails for a reason
 //!   that passes (429 with `retry_after`, a 5xx, the network) is tried again, a few times;
-//!   one that still fails is reported. The count is stored either way.
+//!   one that still fails is reported (and sent again should the update come back). The count
+//!   is stored either way.
 //! - Ctrl-C stops fetching; the batch in hand is finished and confirmed, then the bot exits.
 
 use std::time::{Duration, Instant};
@@ -31,6 +37,7 @@ use tokio::sync::watch;
 
 use crate::replay::Replayed;
 use crate::replies::{Outbox, Reply};
+use crate::sent::SentReplies;
 use crate::tally::Tally;
 use crate::wire::MAX_UPDATE_BYTES;
 
@@ -55,13 +62,20 @@ const ALLOWED: [AllowedUpdate; 3] = [
 /// How long a malformed Bot API answer is shown in the log, at most.
 const SHOWN_ANSWER: usize = 200;
 
-/// The outbox of poll mode: each reply is sent with `sendMessage`, after commit.
-pub fn outbox(telegram: Bot, tally: Tally) -> Outbox {
+/// The outbox of poll mode: each reply is sent with `sendMessage`, after commit, unless `sent`
+/// says it went out already (its update was served again before it was confirmed).
+pub fn outbox(telegram: Bot, tally: Tally, sent: SentReplies) -> Outbox {
     Outbox::new(move |update_id, reply| {
-        let (telegram, tally) = (telegram.clone(), tally.clone());
+        let (telegram, tally, sent) = (telegram.clone(), tally.clone(), sent.clone());
         async move {
+            if sent.went_out(update_id) {
+                return;
+            }
             match send(&telegram, update_id, &reply).await {
-                Ok(()) => tally.replied(),
+                Ok(()) => {
+                    sent.record(update_id);
+                    tally.replied();
+                }
                 Err(err) => eprintln!(
                     "update {update_id}: the reply to chat {} was not sent: {} \
                      (its count is stored)",
@@ -84,10 +98,12 @@ pub async fn introduce(telegram: &Bot) -> Result<String, String> {
     Ok(me.username().to_owned())
 }
 
-/// Polls until Ctrl-C, handling every update with `bot`.
+/// Polls until Ctrl-C, handling every update with `bot`; `sent` is the outbox's memory of the
+/// replies that went out, forgotten as Telegram confirms their updates.
 pub async fn poll(
     bot: &Composer,
     telegram: &Bot,
+    sent: &SentReplies,
     concurrency: usize,
     retry_for: Duration,
 ) -> Result<Replayed, String> {
@@ -132,11 +148,24 @@ pub async fn poll(
             }
         };
         // Answered: Telegram has forgotten every update before the offset, or, on the first
-        // call, before the first update it sent.
-        match (offset, updates.first()) {
-            (Some(offset), _) => bot.confirm_delivered(i64::from(offset) - 1),
-            (None, Some(first)) => bot.confirm_delivered(i64::from(first.id.0) - 1),
-            (None, None) => {}
+        // call, before the first update it sent. One that serves updates below the offset
+        // never got the confirmation: it forgot only what precedes them.
+        let first = updates.first().map(|update| i64::from(update.id.0));
+        let confirmed = match (offset.map(i64::from), first) {
+            (Some(offset), Some(first)) if first < offset => {
+                eprintln!(
+                    "getUpdates served updates from {first} again although the offset was {offset}: \
+                     the confirmation was lost; they are handled again without counting twice"
+                );
+                Some(first - 1)
+            }
+            (Some(offset), _) => Some(offset - 1),
+            (None, Some(first)) => Some(first - 1),
+            (None, None) => None,
+        };
+        if let Some(confirmed) = confirmed {
+            bot.confirm_delivered(confirmed);
+            sent.forget_through(confirmed);
         }
         let Some(last) = updates.last() else {
             continue;
@@ -154,6 +183,13 @@ pub async fn poll(
             }
         }
         let report = bot.handle_batch(batch, options).await;
+        if report.redelivered > 0 {
+            eprintln!(
+                "{} updates of the batch had been handled before: not counted again, and replies \
+                 that went out are not sent again",
+                report.redelivered
+            );
+        }
         failed += report.failed.len() as u64;
         offset = Some(next);
     }

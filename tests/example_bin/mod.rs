@@ -58,6 +58,27 @@ fn build_examples() -> HashMap<String, PathBuf> {
         .arg("--no-default-features")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    // What cargo sets for running this test, not what a shell has: build scripts that watch
+    // these (ring's watches CARGO_MANIFEST_DIR, CARGO_PKG_NAME, OUT_DIR) would run again, and
+    // everything above them be rebuilt, here and again at the next `cargo test`.
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_by_cargo = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || name.starts_with("CARGO_BIN_EXE_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+            ]
+            .contains(&name);
+        if set_by_cargo {
+            command.env_remove(name);
+        }
+    }
     let features = features();
     if !features.is_empty() {
         command.args(["--features", &features.join(",")]);

@@ -24,9 +24,10 @@
 //! server's throttling of repeated `getUpdates` with one offset, `allowed_updates`, and the
 //! `409` a second concurrent `getUpdates` gets.
 //!
-//! For fault tests: [`FakeBotApi::redeliver`] loses confirmations (`getUpdates` ignores an
-//! offset and serves updates it had already dropped again, as when the call that carried the
-//! offset never reached Telegram), [`FakeBotApi::set_latency`] slows every call of a method,
+//! For fault tests: [`FakeBotApi::redeliver`] loses confirmations (`getUpdates` does not apply
+//! an offset and serves the updates it would have confirmed again, as Telegram does for a
+//! batch whose confirmation never reached it: what an earlier answered call confirmed stays
+//! confirmed), [`FakeBotApi::set_latency`] slows every call of a method,
 //! and [`FakeBotApi::send_log`] tells when each message was taken and whether its answer got
 //! lost on the way back.
 
@@ -153,8 +154,6 @@ struct Shared {
 #[derive(Default)]
 struct State {
     queue: VecDeque<Value>,
-    /// The updates an offset dropped from the queue, in order, for [`FakeBotApi::redeliver`].
-    confirmed: Vec<Value>,
     redeliveries: Vec<Redelivery>,
     /// Milliseconds every call of a method (lowercase) waits before its answer: a range.
     latency: HashMap<String, (u64, u64)>,
@@ -276,9 +275,10 @@ impl FakeBotApi {
     }
 
     /// Loses confirmations `times` times: whenever a `getUpdates` carries an offset above
-    /// `after`, the offset is ignored and every update from `back_to` on (`back_to <= after`)
-    /// is served again, although an earlier offset had confirmed it. Several rules take turns
-    /// in the order given.
+    /// `after`, only the updates below `back_to` (`back_to <= after`) are confirmed, and every
+    /// update from there on that is still queued is served again, as if the confirmation had
+    /// never reached Telegram. What an earlier answered call confirmed stays confirmed: Telegram
+    /// never serves those again. Several rules take turns in the order given.
     pub fn redeliver(&self, after: i64, back_to: i64, times: u32) {
         assert!(
             back_to <= after,
@@ -812,25 +812,27 @@ async fn get_updates(
             .redeliveries
             .iter_mut()
             .find(|rule| rule.times > 0 && offset > rule.after);
-        if let Some(rule) = lost {
-            rule.times -= 1;
-            let back_to = rule.back_to;
-            let from = state
-                .confirmed
-                .partition_point(|update| update["update_id"].as_i64() < Some(back_to));
-            for update in state.confirmed.split_off(from).into_iter().rev() {
-                state.queue.push_front(update);
+        let applied = match lost {
+            Some(rule) => {
+                rule.times -= 1;
+                rule.back_to
             }
+            None => offset,
+        };
+        confirm(&mut state.queue, applied);
+        if applied != offset {
+            let from = state
+                .queue
+                .front()
+                .and_then(|update| update["update_id"].as_i64());
             let note = format!(
-                "lost confirmations: offset {offset} ignored, serving again from update {back_to}"
+                "lost confirmations: offset {offset} not applied past {applied}, serving again from update {}",
+                from.map_or_else(|| "(none queued)".to_owned(), |from| from.to_string())
             );
             *fault = Some(match fault.take() {
                 Some(before) => format!("{before}; {note}"),
                 None => note,
             });
-        } else {
-            let dropped = confirm(&mut state.queue, offset);
-            state.confirmed.extend(dropped);
         }
     }
     let within = Duration::from_secs(timeout.unsigned_abs());
@@ -847,9 +849,9 @@ async fn get_updates(
     Ok(Answer::ok(Value::Array(batch)))
 }
 
-/// What an `offset` confirms: every update below a positive one; all but the last `-offset`
-/// for a negative one. Returns the updates it dropped, in order.
-fn confirm(queue: &mut VecDeque<Value>, offset: i64) -> Vec<Value> {
+/// Drops what an `offset` confirms: every update below a positive one; all but the last
+/// `-offset` for a negative one.
+fn confirm(queue: &mut VecDeque<Value>, offset: i64) {
     let forget = if offset > 0 {
         queue
             .iter()
@@ -861,7 +863,7 @@ fn confirm(queue: &mut VecDeque<Value>, offset: i64) -> Vec<Value> {
     } else {
         0
     };
-    queue.drain(..forget).collect()
+    queue.drain(..forget);
 }
 
 fn send_message(

@@ -34,9 +34,11 @@ pub struct PollPlan {
     /// one.
     pub send_latency_ms: (u64, u64),
     /// Lost confirmations by position in the workload: when the bot confirms past update
-    /// `after`, `getUpdates` serves again from update `back_to`, `times` times.
+    /// `after`, the confirmation is lost past update `back_to`, `times` times: `getUpdates`
+    /// serves again what it would have confirmed from there on (never what an earlier answered
+    /// call confirmed: Telegram does not serve those again).
     pub lost_confirmations: Vec<(usize, usize, u32)>,
-    /// More lost confirmations at random places, each going back up to 120 updates.
+    /// More lost confirmations at random places, each keeping up to 120 updates unconfirmed.
     pub random_lost_confirmations: usize,
     pub faults: Faults,
     pub action_gap_ms: (u64, u64),
