@@ -325,3 +325,56 @@ async fn injected_429_and_500_answers_lose_nothing() {
     assert!(stderr.contains("getUpdates failed"), "{stderr}");
     assert!(stderr.contains("3 replies, 0 failed"), "{stderr}");
 }
+
+/// An update over 1 MiB is refused as in the other modes: not counted, not answered, said in
+/// the log with its id, and confirmed with its batch so it does not come again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_over_1_mib_is_skipped_and_logged() {
+    let api = FakeBotApi::start().await;
+    api.push_updates([
+        text(1, 7, "hi"),
+        text(2, 7, &"x".repeat((1 << 20) + 1)),
+        text(3, 7, "hi"),
+    ]);
+    let poller = Poller::start(&api, &["--storage", "memory"]).await;
+    let sent = api.await_messages(2, WITHIN).await;
+    let (success, stderr) = poller.stop().await;
+    assert!(
+        !success,
+        "a run that skipped an update exits with an error: {stderr}"
+    );
+    let texts: Vec<String> = sent.into_iter().map(|message| message.text).collect();
+    assert_eq!(texts, [counted(1), counted(2)], "{stderr}");
+    assert!(
+        stderr.contains("update 2: the update is") && stderr.contains("over the 1 MiB limit"),
+        "{stderr}"
+    );
+    assert_eq!(confirmed_offset(&api), Some(4), "{stderr}");
+    assert_eq!(api.sent().len(), 2, "{stderr}");
+}
+
+/// A lost confirmation serves the batch again: its updates are not counted again, and their
+/// replies, which went out, are not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_served_again_after_a_lost_confirmation_is_not_answered_again() {
+    let api = FakeBotApi::start().await;
+    api.push_updates((1..=3).map(|id| text(id, 7, "hi")));
+    api.redeliver(3, 1, 2);
+    let poller = Poller::start(&api, &["--storage", "memory"]).await;
+    let sent = api.await_messages(3, WITHIN).await;
+    let deadline = Instant::now() + WITHIN;
+    while api.redeliveries_left() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    api.push_updates([text(4, 7, "hi")]);
+    api.await_messages(4, WITHIN).await;
+    let stderr = poller.interrupt().await;
+    let texts: Vec<String> = api.sent().into_iter().map(|message| message.text).collect();
+    assert_eq!(texts, (1..=4).map(counted).collect::<Vec<_>>(), "{stderr}");
+    assert_eq!(sent.len(), 3);
+    assert!(stderr.contains("the confirmation was lost"), "{stderr}");
+    assert!(
+        stderr.contains("3 updates of the batch had been handled before"),
+        "{stderr}"
+    );
+}

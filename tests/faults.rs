@@ -52,7 +52,6 @@ async fn webhook_without_faults_sqlite() {
 /// (three times), and of the end of the run: each update still counts once and is answered
 /// once (the poller knows which replies went out since its last confirmed offset).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet checked against the exactly-once fixes (issue 20, open); run with --ignored"]
 async fn poll_batches_served_again_count_once_sqlite() {
     let mut plan = PollPlan::new("poll_batches_served_again_count_once_sqlite", Sqlite);
     plan.waves = 1;
@@ -62,7 +61,6 @@ async fn poll_batches_served_again_count_once_sqlite() {
 
 /// The same with 8 updates at once, and lost confirmations at random places.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet checked against the exactly-once fixes (issue 20, open); run with --ignored"]
 async fn poll_batches_served_again_concurrency_8_sqlite() {
     let mut plan = PollPlan::new("poll_batches_served_again_concurrency_8_sqlite", Sqlite);
     plan.concurrency = 8;
@@ -77,7 +75,6 @@ async fn poll_batches_served_again_concurrency_8_sqlite() {
 /// counted twice, the big update skipped and logged, no log line the size of a malformed
 /// answer, duplicates only after a lost `sendMessage` answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet checked against the exactly-once fixes (issue 20, open); run with --ignored"]
 async fn poll_bot_api_faults_sqlite() {
     let mut plan = PollPlan::new("poll_bot_api_faults_sqlite", Sqlite);
     plan.updates = 250;
@@ -93,7 +90,6 @@ async fn poll_bot_api_faults_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet checked against the exactly-once fixes (issue 20, open); run with --ignored"]
 async fn poll_sigkills_sqlite() {
     let mut plan = PollPlan::new("poll_sigkills_sqlite", Sqlite);
     plan.waves = 5;
@@ -110,7 +106,6 @@ async fn poll_sigkills_sqlite() {
 /// Kills of the bot, some while Redis is stopped (the dead process's queued commands take
 /// leases when it resumes), and Redis itself killed and restarted mid-run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet checked against the exactly-once fixes (issue 20, open); run with --ignored"]
 async fn poll_sigkills_and_outage_redis() {
     let mut plan = PollPlan::new("poll_sigkills_and_outage_redis", Redis);
     plan.waves = 5;
@@ -128,7 +123,6 @@ async fn poll_sigkills_and_outage_redis() {
 /// Kills of the bot, some while its table is locked (the dead process's statements take
 /// leases once it is free), and the bot's connections terminated again and again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet checked against the exactly-once fixes (issue 20, open); run with --ignored"]
 async fn poll_sigkills_and_terminated_backends_postgres() {
     let mut plan = PollPlan::new("poll_sigkills_and_terminated_backends_postgres", Postgres);
     plan.waves = 5;
@@ -146,7 +140,6 @@ async fn poll_sigkills_and_terminated_backends_postgres() {
 /// Re-POSTs of answered updates (the issue's 6001…6006, then 6003, 6001, 6002 among them),
 /// hang-ups, store stalls longer than the client waits, kills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet checked against the exactly-once fixes (issue 20, open); run with --ignored"]
 async fn webhook_redeliveries_hangups_sigkills_sqlite() {
     let mut plan = WebhookPlan::new("webhook_redeliveries_hangups_sigkills_sqlite", Sqlite);
     plan.faults = Faults {
@@ -159,7 +152,6 @@ async fn webhook_redeliveries_hangups_sigkills_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet checked against the exactly-once fixes (issue 20, open); run with --ignored"]
 async fn webhook_sigkills_and_outage_redis() {
     let mut plan = WebhookPlan::new("webhook_sigkills_and_outage_redis", Redis);
     plan.faults = Faults {
@@ -173,7 +165,6 @@ async fn webhook_sigkills_and_outage_redis() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet checked against the exactly-once fixes (issue 20, open); run with --ignored"]
 async fn webhook_sigkills_and_terminated_backends_postgres() {
     let mut plan = WebhookPlan::new(
         "webhook_sigkills_and_terminated_backends_postgres",

@@ -1,7 +1,9 @@
 //! The counter's webhook mode over real HTTP on loopback: Telegram's protocol, the secret
-//! token, bad requests, webhook replies, concurrent deliveries for one chat, Ctrl-C.
+//! token, bad requests, webhook replies, concurrent deliveries for one chat, a client that
+//! hangs up while its update waits on the store, Ctrl-C.
 
 mod example_bin;
+mod support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -309,4 +311,55 @@ async fn concurrent_deliveries_for_one_chat_lose_no_count() {
         stderr.contains(&format!("handled {POSTS} updates")),
         "{stderr}"
     );
+}
+
+/// Redis stalls (SIGSTOP) while update 1 is handled. Telegram's client gives up waiting and
+/// hangs up: that strands nothing, the update goes on once the store answers. Its delivery
+/// again meanwhile waits for that handling and gets its reply; one after it gets the same
+/// reply (kept with the update in the store); the update is counted once.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_strands_nothing_and_a_delivery_meanwhile_gets_the_same_answer() {
+    let Some(redis) = support::redis_server::RedisServer::start() else {
+        return;
+    };
+    let server = Server::start(&["--storage", &redis.url()]);
+    let addr = server.addr;
+    let first = message(1, 42, 42, "hi");
+    redis.pause();
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        post(addr, "/", Some(SECRET), &first),
+    )
+    .await;
+    assert!(
+        gave_up.is_err(),
+        "answered with the store stalled: {gave_up:?}"
+    );
+    let again =
+        tokio::spawn(async move { post(addr, "/", Some(SECRET), &message(1, 42, 42, "hi")).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!again.is_finished(), "the delivery again did not wait");
+    redis.resume();
+    let waited = tokio::time::timeout(Duration::from_secs(10), again)
+        .await
+        .expect("the delivery again is answered once the store is back")
+        .expect("the delivery task");
+    let expected =
+        json!({"method": "sendMessage", "chat_id": 42, "text": "Message #1 in this chat"});
+    assert_eq!(send_message(&waited), expected);
+    let later = post(addr, "/", Some(SECRET), &message(1, 42, 42, "hi")).await;
+    assert_eq!(
+        send_message(&later),
+        expected,
+        "a later delivery, the same answer"
+    );
+    let next = post(addr, "/", Some(SECRET), &message(2, 42, 42, "hi")).await;
+    assert_eq!(send_message(&next)["text"], "Message #2 in this chat");
+    let stderr = server.interrupt();
+    assert!(
+        stderr.contains("update 1 delivered again while still being handled"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", 0 failed"), "{stderr}");
 }

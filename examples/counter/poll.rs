@@ -185,8 +185,8 @@ pub async fn poll(
         let report = bot.handle_batch(batch, options).await;
         if report.redelivered > 0 {
             eprintln!(
-                "{} updates of the batch had been handled before: not counted again, and replies \
-                 that went out are not sent again",
+                "{} updates of the batch had been handled before: not counted again, and answered \
+                 with the replies they kept unless this process saw those go out",
                 report.redelivered
             );
         }

@@ -120,6 +120,9 @@ impl std::fmt::Display for Failure {
 #[derive(Debug, Clone)]
 pub struct SendRecord {
     pub message: SentMessage,
+    /// When the request reached the server, before any latency or slow answer: the bot sent
+    /// it by then.
+    pub requested: Instant,
     /// When the server took it.
     pub at: Instant,
     /// The connection was closed instead of answering ([`Failure::AnswerLost`]): the bot
@@ -526,6 +529,7 @@ async fn respond(
     shared: &Shared,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ConnectionCut> {
+    let requested = Instant::now();
     let (method, params) = match read_request(shared, request).await {
         Ok(parsed) => parsed,
         Err(answer) => return Ok(to_response(answer)),
@@ -574,14 +578,16 @@ async fn respond(
         }
         Some(Failure::Slow { millis }) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
-            answer(shared, &lowercase, &params, false, &mut fault).await
+            answer(shared, &lowercase, &params, (requested, false), &mut fault).await
         }
-        Some(Failure::AnswerLost) => answer(shared, &lowercase, &params, true, &mut fault).await,
+        Some(Failure::AnswerLost) => {
+            answer(shared, &lowercase, &params, (requested, true), &mut fault).await
+        }
         None => {
             if let Some(millis) = latency {
                 tokio::time::sleep(Duration::from_millis(millis)).await;
             }
-            answer(shared, &lowercase, &params, false, &mut fault).await
+            answer(shared, &lowercase, &params, (requested, false), &mut fault).await
         }
     };
     let served = served_range(&answer);
@@ -718,13 +724,13 @@ fn bool_param(params: &Map<String, Value>, name: &str) -> bool {
     }
 }
 
-/// `answer_lost`: the client will not see this answer (recorded with a sent message);
-/// `fault` gets a note when `getUpdates` loses a confirmation.
+/// `taken`: when the request arrived, and whether the client will not see this answer (both
+/// recorded with a sent message); `fault` gets a note when `getUpdates` loses a confirmation.
 async fn answer(
     shared: &Shared,
     method: &str,
     params: &Map<String, Value>,
-    answer_lost: bool,
+    taken: (Instant, bool),
     fault: &mut Option<String>,
 ) -> Answer {
     let result = match method {
@@ -740,7 +746,7 @@ async fn answer(
             }
             Ok(Answer::ok(json!(true)))
         }
-        "sendmessage" => send_message(shared, params, answer_lost),
+        "sendmessage" => send_message(shared, params, taken),
         _ => Ok(Answer::error(StatusCode::NOT_FOUND, "Not Found")),
     };
     result.unwrap_or_else(|answer| answer)
@@ -869,7 +875,7 @@ fn confirm(queue: &mut VecDeque<Value>, offset: i64) {
 fn send_message(
     shared: &Shared,
     params: &Map<String, Value>,
-    answer_lost: bool,
+    (requested, answer_lost): (Instant, bool),
 ) -> Result<Answer, Answer> {
     let chat_id = match params.get("chat_id") {
         Some(Value::String(name)) if name.starts_with('@') => {
@@ -893,6 +899,7 @@ fn send_message(
     };
     state.send_log.push(SendRecord {
         message: sent.clone(),
+        requested,
         at: Instant::now(),
         answer_lost,
     });
