@@ -3,10 +3,12 @@
 # (repeatable on noisy machines, unlike wall time), and, when W-update, W0, W1-limit and W1
 # are all measured, the session middleware's overhead against a bot's floor:
 # W1 / (W0 + W1-limit - W-update) (BENCH.md). Usage: bench/callgrind.sh [WORKLOAD ...];
-# keeps the profiles in target/callgrind/ for callgrind_annotate.
+# keeps the profiles in target/callgrind/ for callgrind_annotate. BENCH_FEATURES=metrics builds
+# the benchmark with bot-session's metrics and no recorder, BENCH_FEATURES=prometheus with a
+# Prometheus recorder installed.
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release -p bot-session-bench
+cargo build --release -p bot-session-bench ${BENCH_FEATURES:+--features "$BENCH_FEATURES"}
 mkdir -p target/callgrind
 n=200000
 figures=""

@@ -172,6 +172,7 @@ impl Composer {
                             "an update failed for a reason that may pass; trying it again"
                         );
                         report.retries += 1;
+                        self.chain.observer.retried();
                         attempt += 1;
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(options.max_pause);
@@ -185,6 +186,7 @@ impl Composer {
                             "an update failed and is given up"
                         );
                         report.failed.push((update_id, err));
+                        self.chain.observer.given_up();
                         break;
                     }
                 }

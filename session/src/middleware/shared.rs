@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::lock::{KeyLocks, locks_of};
 use crate::middleware::renewal::Renewals;
+use crate::observe::session::SessionObserver;
 use crate::session::Session;
 use crate::storage::Storage;
 
@@ -33,6 +34,8 @@ pub(crate) struct Shared<S> {
     pub(crate) locks: &'static KeyLocks,
     /// The cross-process leases this session type's updates hold, kept alive while they run.
     pub(crate) renewals: Renewals,
+    /// Where the session type's work is reported (events, metrics).
+    pub(crate) observer: SessionObserver,
     session: PhantomData<fn() -> S>,
 }
 
@@ -43,6 +46,7 @@ impl<S> Clone for Shared<S> {
             options: self.options.clone(),
             locks: self.locks,
             renewals: self.renewals.clone(),
+            observer: self.observer.clone(),
             session: PhantomData,
         }
     }
@@ -60,6 +64,7 @@ impl<S: Session> Shared<S> {
     /// The store and settings of a new middleware for `S`, with `S`'s attributes as defaults.
     pub(crate) fn new(store: Arc<dyn Storage>) -> Self {
         Shared {
+            observer: SessionObserver::new(S::NAME, store.name()),
             store,
             options: Options {
                 ttl: S::TTL,

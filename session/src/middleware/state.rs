@@ -5,6 +5,7 @@ use std::cell::OnceCell;
 
 use crate::lock::KeyGuard;
 use crate::middleware::renewal::Registration;
+use crate::observe::session::InFlight;
 use crate::session::Session;
 use crate::storage::Lease;
 
@@ -87,6 +88,8 @@ pub(crate) struct Held {
     pub(crate) lease: Option<Lease>,
     /// Keeps the lease alive while the update runs; dropped with the key.
     pub(crate) _renewal: Option<Registration>,
+    /// Counts the key in flight until it is released.
+    pub(crate) _in_flight: InFlight,
 }
 
 pub(crate) struct State<S> {
