@@ -1,7 +1,8 @@
 //! The metrics of the feature `metrics`: recorded in process into a Prometheus recorder of the
 //! test's own (each test's thread has its own, so tests do not see each other's figures; the
 //! bots are built once it is installed, as a bot is built after installing its exporter), with
-//! the tracing spans and events beside them; then scraped from the counter example's
+//! the tracing spans and events beside them. A session type's lock table is the process's, so
+//! each test keys its sessions by chats of its own; then scraped from the counter example's
 //! `--metrics` endpoint after a replay and during a webhook run, and checked against what the
 //! run did.
 
@@ -226,9 +227,9 @@ fn every_update_and_every_session_operation_is_counted_as_the_store_counts_it() 
             });
         let texts = ["hi", "hi", "hi", "hi", "hi", "read", "reset"];
         for (id, text) in (1..).zip(texts) {
-            bot.handle_update(message(id, 1, text)).await.unwrap();
+            bot.handle_update(message(id, 11, text)).await.unwrap();
         }
-        assert!(bot.handle_update(message(8, 2, "fail")).await.is_err());
+        assert!(bot.handle_update(message(8, 12, "fail")).await.is_err());
         let stats = store.stats();
         assert_eq!(
             (stats.reads, stats.writes, stats.touches, stats.deletes),
@@ -243,7 +244,6 @@ fn every_update_and_every_session_operation_is_counted_as_the_store_counts_it() 
     let notes = [("session", "notes")];
     for session in [counter, notes] {
         assert_eq!(figures.count("bot_session_loads_total", &session), 8);
-        assert_eq!(figures.count("bot_session_keys_in_flight", &session), 0);
     }
     assert_eq!(figures.count("bot_session_writes_total", &counter), 5);
     assert_eq!(figures.count("bot_session_deletes_total", &counter), 1);
@@ -274,13 +274,17 @@ fn every_update_and_every_session_operation_is_counted_as_the_store_counts_it() 
     assert_eq!(figures.count("bot_session_store_errors_total", &[]), 0);
 }
 
-/// Collects what a `tracing` subscriber at `debug` prints.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    /// What the subscriber printed on this thread (each test runs on a thread of its own).
+    static THREAD_LOG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
-impl Write for Log {
+/// Writes into this thread's log.
+struct ThreadLog;
+
+impl Write for ThreadLog {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
+        THREAD_LOG.with(|log| log.borrow_mut().extend_from_slice(bytes));
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -288,18 +292,30 @@ impl Write for Log {
     }
 }
 
+/// Logs at `debug` into each thread's log, from now on: one subscriber for the whole test
+/// binary, since subscribers set per thread while other threads log can miss events (each
+/// event's interest is cached process-wide).
+fn capture_logs() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(|| ThreadLog)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    });
+    THREAD_LOG.with(|log| log.borrow_mut().clear());
+}
+
+/// What was logged on this thread since [`capture_logs`].
+fn thread_log() -> String {
+    THREAD_LOG.with(|log| String::from_utf8_lossy(&log.borrow()).into_owned())
+}
+
 #[test]
 fn a_store_failure_is_counted_and_logged_with_its_store_operation_and_key() {
-    let log = Log::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer({
-            let log = log.clone();
-            move || log.clone()
-        })
-        .with_ansi(false)
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    capture_logs();
     let store = Flaky::default();
     store.fails.store(1, Ordering::SeqCst);
     let (results, figures) = recorded(async {
@@ -324,7 +340,7 @@ fn a_store_failure_is_counted_and_logged_with_its_store_operation_and_key() {
         1
     );
 
-    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let log = thread_log();
     let line = |message: &str| {
         log.lines()
             .find(|line| line.contains(message))
@@ -389,12 +405,12 @@ fn waits_corrupt_sessions_migrations_and_redeliveries_are_counted() {
                 Ok(())
             });
         let report = slow
-            .run(vec![message(1, 1, "hi"), message(2, 1, "hi")], 2)
+            .run(vec![message(1, 21, "hi"), message(2, 21, "hi")], 2)
             .await;
         assert_eq!(report.handled, 2);
 
         // The same update again: recognized, nothing written.
-        let again = slow.handle_update(message(2, 1, "hi")).await;
+        let again = slow.handle_update(message(2, 21, "hi")).await;
         assert!(again.is_ok());
 
         // Bytes that do not decode: the update fails, or the session starts afresh.
@@ -442,10 +458,53 @@ fn waits_corrupt_sessions_migrations_and_redeliveries_are_counted() {
     }
     let tally = [("session", "tally")];
     assert_eq!(figures.count("bot_session_migrations_total", &tally), 1);
-    assert_eq!(figures.count("bot_session_keys_in_flight", &counter), 0);
     // The memory store's calls are not timed.
     let calls = "bot_session_store_call_duration_seconds_count";
     assert_eq!(figures.count(calls, &[("store", "memory")]), 0);
+}
+
+/// Used by one test only: the keys-in-flight gauge belongs to the session type's lock table,
+/// registered with the recorder of the first middleware of the type.
+#[derive(Session, Serialize, Deserialize, Default)]
+#[session(key = "chat", name = "probe")]
+struct Probe {
+    hits: u64,
+}
+
+#[test]
+fn keys_in_flight_count_the_keys_held_now_and_fall_back_after_a_panic() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let _installed = metrics::set_default_local_recorder(&recorder);
+    let in_flight = move || {
+        let figures = Figures::parse(&handle.render());
+        figures.count("bot_session_keys_in_flight", &[("session", "probe")])
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let bot = Composer::new()
+        .with(Probe::middleware(MemoryStorage::new()))
+        .handler({
+            let (seen, in_flight) = (Arc::clone(&seen), in_flight.clone());
+            move |ctx: Context| {
+                let (seen, in_flight) = (Arc::clone(&seen), in_flight.clone());
+                async move {
+                    ctx.probe()?.hits += 1;
+                    seen.lock().unwrap().push(in_flight());
+                    if ctx.update_id() == Some(2) {
+                        panic!("a handler bug");
+                    }
+                    Ok(())
+                }
+            }
+        });
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bot.run((1..=3).map(|id| message(id, id, "hi")), 1));
+    assert_eq!((report.handled, report.failed), (2, 1));
+    assert_eq!(*seen.lock().unwrap(), [1, 1, 1]);
+    assert_eq!(in_flight(), 0);
 }
 
 #[test]
@@ -455,7 +514,7 @@ fn without_a_recorder_nothing_is_recorded_and_nothing_fails() {
         .unwrap();
     let bot = counting_bot(MemoryStorage::new());
     runtime
-        .block_on(bot.handle_update(message(1, 1, "hi")))
+        .block_on(bot.handle_update(message(1, 31, "hi")))
         .unwrap();
 }
 
@@ -677,4 +736,77 @@ fn the_counter_explains_its_metrics_options() {
         .output()
         .expect("the counter runs");
     assert!(String::from_utf8_lossy(&help.stdout).contains("--metrics ADDR"));
+}
+
+#[cfg(feature = "teloxide")]
+#[test]
+fn the_teloxide_adaptor_counts_what_its_branch_handled_inside_the_update_span() {
+    use std::ops::ControlFlow;
+    use teloxide::dispatching::UpdateHandler;
+    use teloxide::dptree;
+    use teloxide::prelude::*;
+
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+    fn teloxide_update(value: serde_json::Value) -> teloxide::types::Update {
+        // From text, as teloxide reads updates (it keeps the raw JSON of kinds it does not
+        // know, which a `serde_json::Value` cannot give).
+        let update: teloxide::types::Update =
+            serde_json::from_str(&value.to_string()).expect("a teloxide update");
+        assert!(
+            !matches!(update.kind, teloxide::types::UpdateKind::Error(_)),
+            "teloxide did not understand {value}"
+        );
+        update
+    }
+    let text = |id: i64, text: &str| {
+        teloxide_update(json!({
+            "update_id": id,
+            "message": {
+                "message_id": id, "date": 1_700_000_000, "text": text,
+                "chat": {"id": 5, "type": "private"},
+                "from": {"id": 5, "is_bot": false, "first_name": "Ada"}
+            }
+        }))
+    };
+    capture_logs();
+    let (outcomes, figures) = recorded(async {
+        let sessions =
+            bot_session::teloxide::Sessions::new().with(Counter::middleware(MemoryStorage::new()));
+        // A message saying "skip" goes on past the wrapped branch.
+        let branch: UpdateHandler<BoxError> =
+            dptree::filter(|msg: Message| msg.text() != Some("skip")).endpoint(
+                |ctx: Context, msg: Message| async move {
+                    if msg.text() == Some("fail") {
+                        return Err("the endpoint failed".into());
+                    }
+                    ctx.counter()?.count += 1;
+                    Ok(())
+                },
+            );
+        let tree = Update::filter_message().chain(sessions.wrap(branch));
+        let mut outcomes = Vec::new();
+        for update in [text(1, "hi"), text(2, "fail"), text(3, "skip")] {
+            outcomes.push(match tree.dispatch(dptree::deps![update]).await {
+                ControlFlow::Break(result) => Some(result.is_ok()),
+                ControlFlow::Continue(_) => None,
+            });
+        }
+        outcomes
+    });
+    assert_eq!(outcomes, [Some(true), Some(false), None]);
+    assert_eq!(figures.count("bot_session_updates_handled_total", &[]), 1);
+    let failed = "bot_session_updates_failed_total";
+    assert_eq!(figures.count(failed, &[("retryable", "false")]), 1);
+    let counter = [("session", "counter")];
+    assert_eq!(figures.count("bot_session_writes_total", &counter), 1);
+    let log = thread_log();
+    let committed = log
+        .lines()
+        .find(|line| line.contains("session committed"))
+        .unwrap_or_else(|| panic!("no commit in:\n{log}"));
+    assert!(
+        committed.contains("update{update_id=1 kind=\"message\"}"),
+        "{committed}"
+    );
 }

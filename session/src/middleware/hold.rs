@@ -56,7 +56,6 @@ pub(crate) async fn take_key<S: Session>(
         }
     };
     ctx.key_taken();
-    let in_flight = shared.observer.key_taken();
     let outcome = lock_in_store(shared, ctx, key, read, holds_others).await;
     match outcome {
         Ok((lease, stored)) => {
@@ -74,13 +73,11 @@ pub(crate) async fn take_key<S: Session>(
                     _guard: guard,
                     lease,
                     _renewal: renewal,
-                    _in_flight: in_flight,
                 },
                 stored,
             ))
         }
         Err(err) => {
-            drop(in_flight);
             drop(guard);
             ctx.key_released();
             Err(err)
@@ -108,7 +105,6 @@ pub(crate) fn take_key_now<S: Session>(
         _guard: guard,
         lease: None,
         _renewal: None,
-        _in_flight: shared.observer.key_taken(),
     };
     Some(match found {
         Ok(found) => Ok((held, found.then_some(buffer))),

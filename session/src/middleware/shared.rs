@@ -63,8 +63,11 @@ pub(crate) const DEFAULT_REMEMBERED: usize = 100;
 impl<S: Session> Shared<S> {
     /// The store and settings of a new middleware for `S`, with `S`'s attributes as defaults.
     pub(crate) fn new(store: Arc<dyn Storage>) -> Self {
+        let locks = locks_of(TypeId::of::<S>());
+        let observer = SessionObserver::new(S::NAME, store.name());
+        observer.count_keys(&locks.in_flight);
         Shared {
-            observer: SessionObserver::new(S::NAME, store.name()),
+            observer,
             store,
             options: Options {
                 ttl: S::TTL,
@@ -75,7 +78,7 @@ impl<S: Session> Shared<S> {
                 migrate_chats: true,
                 remember_updates: DEFAULT_REMEMBERED,
             },
-            locks: locks_of(TypeId::of::<S>()),
+            locks,
             renewals: Renewals::default(),
             session: PhantomData,
         }

@@ -5,7 +5,6 @@ use std::cell::OnceCell;
 
 use crate::lock::KeyGuard;
 use crate::middleware::renewal::Registration;
-use crate::observe::session::InFlight;
 use crate::session::Session;
 use crate::storage::Lease;
 
@@ -88,8 +87,6 @@ pub(crate) struct Held {
     pub(crate) lease: Option<Lease>,
     /// Keeps the lease alive while the update runs; dropped with the key.
     pub(crate) _renewal: Option<Registration>,
-    /// Counts the key in flight until it is released.
-    pub(crate) _in_flight: InFlight,
 }
 
 pub(crate) struct State<S> {

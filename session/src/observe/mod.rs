@@ -30,10 +30,16 @@
 //! With the cargo feature `metrics`, bot-session records counters, a gauge and histograms
 //! through the [`metrics`](https://docs.rs/metrics/0.24) facade, so any exporter works
 //! (Prometheus, StatsD, ...): install the exporter's recorder at the start of `main`, then call
-//! `describe_metrics()` to give it each metric's meaning and unit. Without a recorder
-//! installed, each figure costs a thread-local and an atomic load; without the feature,
-//! nothing is compiled in. The names, with what each means, are constants in `names` (feature
-//! `metrics`) and listed in the README's "Metrics" section.
+//! `describe_metrics()` to give it each metric's meaning and unit.
+//!
+//! Install the recorder **before** building the [`Composer`](crate::Composer), the teloxide
+//! `Sessions` and the session middlewares (`S::middleware(storage)`): each registers its
+//! figures once, when it is built, with the recorder installed then, and keeps the handles, so
+//! that an update costs an atomic add per figure instead of the recorder's lookup. A
+//! middleware built before the recorder records nothing. Without a recorder each figure
+//! costs a branch; without the feature, nothing is compiled in. The names, with what each
+//! means, are constants in `names` (feature `metrics`) and listed in the README's "Metrics"
+//! section.
 //!
 //! A bot that wants figures of its own without the feature wraps its store in an
 //! [`Observed`](crate::storage::Observed) store: its [`Observer`](crate::storage::Observer)

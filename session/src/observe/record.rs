@@ -58,6 +58,10 @@ pub(crate) fn seconds(histogram: &Histogram, duration: Duration) {
 /// exporter can show them (Prometheus's `# HELP` lines). Call it once, after installing the
 /// recorder; recording works without it.
 ///
+/// Install the recorder before building the composer and the session middlewares: they
+/// register their figures with the recorder installed when they are built (see
+/// [`observe`](crate::observe)).
+///
 /// ```
 /// // After installing a recorder, e.g. metrics_exporter_prometheus::PrometheusBuilder:
 /// bot_session::observe::describe_metrics();

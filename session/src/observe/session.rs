@@ -129,7 +129,6 @@ struct Handles {
     deletes: Counter,
     /// By [`Skipped`], in its order.
     skipped: [Counter; 3],
-    keys_in_flight: Gauge,
     /// By [`Holder`], in its order.
     key_wait: [Histogram; 2],
     leases_busy: Counter,
@@ -296,17 +295,16 @@ impl SessionObserver {
         );
     }
 
-    /// The update took a key: counted as in flight until the returned token is dropped.
-    #[inline]
-    pub(crate) fn key_taken(&self) -> InFlight {
+    /// Counts the keys held in `keys` (the session type's lock table's) in
+    /// `bot_session_keys_in_flight`, unless a middleware of the type already does.
+    pub(crate) fn count_keys(&self, keys: &KeysInFlight) {
         #[cfg(feature = "metrics")]
-        {
-            let gauge = self.metrics.keys_in_flight.clone();
-            gauge.increment(1.0);
-            InFlight { gauge }
-        }
+        keys.gauge.get_or_init(|| {
+            let labels = [(names::SESSION_LABEL, self.session)];
+            record::gauge(&record::key(names::KEYS_IN_FLIGHT, &labels))
+        });
         #[cfg(not(feature = "metrics"))]
-        InFlight {}
+        let _ = keys;
     }
 
     /// Stored bytes that do not decode; `reset` when the session starts afresh instead of
@@ -381,7 +379,6 @@ impl Handles {
                     &[("reason", reason.label())],
                 ))
             }),
-            keys_in_flight: record::gauge(&labels(names::KEYS_IN_FLIGHT, &[])),
             key_wait: holders.map(|holder| {
                 record::histogram(&labels(names::KEY_WAIT, &[("holder", holder.label())]))
             }),
@@ -394,16 +391,33 @@ impl Handles {
     }
 }
 
-/// A key an update holds, counted in `bot_session_keys_in_flight` until dropped (feature
-/// `metrics`; nothing without it).
-pub(crate) struct InFlight {
+/// The keys one session type's updates hold in this process, as `bot_session_keys_in_flight`
+/// (feature `metrics`; nothing without it). The type's lock table moves it: up when it hands
+/// out a key's guard, down when the guard is dropped, whatever drops it (a commit, an error, a
+/// panic, a cancelled update), so it cannot drift. The gauge is the one registered by the
+/// first middleware of the type built with metrics.
+#[derive(Default)]
+pub(crate) struct KeysInFlight {
     #[cfg(feature = "metrics")]
-    gauge: metrics::Gauge,
+    gauge: std::sync::OnceLock<Gauge>,
 }
 
-#[cfg(feature = "metrics")]
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.gauge.decrement(1.0);
+impl KeysInFlight {
+    /// A key was taken.
+    #[inline]
+    pub(crate) fn taken(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(gauge) = self.gauge.get() {
+            gauge.increment(1.0);
+        }
+    }
+
+    /// A key was released.
+    #[inline]
+    pub(crate) fn released(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(gauge) = self.gauge.get() {
+            gauge.decrement(1.0);
+        }
     }
 }
