@@ -116,29 +116,30 @@ pub(crate) fn header(bytes: &[u8]) -> (Remembered<'_>, usize) {
         let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         let count = usize::from(bytes[8]);
-        if let Some(entries) = bytes.get(PREFIX..PREFIX.saturating_add(len)) {
-            if count > 0 && !entries.is_empty() {
-                let remembered = Remembered {
-                    entries,
-                    count,
-                    has_replies: bytes[9] & HAS_REPLIES != 0,
-                    legacy: false,
-                };
-                return (remembered, PREFIX + len);
-            }
+        if let Some(entries) = bytes.get(PREFIX..PREFIX.saturating_add(len))
+            && count > 0
+            && !entries.is_empty()
+        {
+            let remembered = Remembered {
+                entries,
+                count,
+                has_replies: bytes[9] & HAS_REPLIES != 0,
+                legacy: false,
+            };
+            return (remembered, PREFIX + len);
         }
     } else if bytes.len() >= LEGACY_PREFIX && bytes[..LEGACY_MAGIC.len()] == LEGACY_MAGIC {
         let len = LEGACY_PREFIX + usize::from(bytes[LEGACY_MAGIC.len()]);
-        if let Some(ids @ [.., last]) = bytes.get(LEGACY_PREFIX..len) {
-            if last & 0x80 == 0 {
-                let remembered = Remembered {
-                    entries: ids,
-                    count: 0,
-                    has_replies: false,
-                    legacy: true,
-                };
-                return (remembered, len);
-            }
+        if let Some(ids @ [.., last]) = bytes.get(LEGACY_PREFIX..len)
+            && last & 0x80 == 0
+        {
+            let remembered = Remembered {
+                entries: ids,
+                count: 0,
+                has_replies: false,
+                legacy: true,
+            };
+            return (remembered, len);
         }
     }
     (Remembered::default(), 0)

@@ -74,12 +74,10 @@ impl Renewals {
         // One task per session type, started with the first lease, and again if the runtime
         // it ran on has gone.
         let running = state.task.as_ref().is_some_and(|task| !task.is_finished());
-        if !running {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let weak = Arc::downgrade(&self.state);
-                let renewing = renew_forever(weak, Arc::clone(store), observer.clone(), duration);
-                state.task = Some(runtime.spawn(renewing));
-            }
+        if !running && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(&self.state);
+            let renewing = renew_forever(weak, Arc::clone(store), observer.clone(), duration);
+            state.task = Some(runtime.spawn(renewing));
         }
         Registration {
             state: Arc::downgrade(&self.state),
