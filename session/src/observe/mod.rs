@@ -22,8 +22,9 @@
 //! | `store call failed` | a store call failed | `op`, `error` (`store` is the failing store) |
 //!
 //! At `trace`, each answer of a shared store that a key's lease is held elsewhere is an event
-//! too. Durations (`elapsed`) are measured only when the event is shown or metrics are
-//! recorded: with neither, reading the clock would cost more than a call to the memory store.
+//! too. Durations (`elapsed`) are measured only when the event is shown, or with the feature
+//! `metrics` for stores other than memory (whose calls take less than reading the clock):
+//! with neither, an update reads no clock.
 //!
 //! # Metrics
 //!
