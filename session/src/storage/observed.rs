@@ -333,7 +333,8 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
 
     async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
         let call = StorageCall::Read { key };
-        self.forward(call, || self.inner.inspect(key), outcome).await
+        self.forward(call, || self.inner.inspect(key), outcome)
+            .await
     }
 
     async fn purge_expired(&self) -> Result<u64, StorageError> {
