@@ -4,7 +4,8 @@
 # are all measured, the session middleware's overhead against a bot's floor:
 # W1 / (W0 + W1-limit - W-update) (BENCH.md). Usage: bench/callgrind.sh [WORKLOAD ...];
 # keeps the profiles in callgrind/ under cargo's target directory (CARGO_TARGET_DIR, or
-# target/) for callgrind_annotate.
+# target/) for callgrind_annotate. BENCH_FEATURES=metrics builds the benchmark with bot-session's
+# metrics and no recorder, BENCH_FEATURES=prometheus with a Prometheus recorder installed.
 set -eu
 # A relative CARGO_TARGET_DIR names a folder under the directory the script was started from.
 case "${CARGO_TARGET_DIR:-/}" in
@@ -12,7 +13,7 @@ case "${CARGO_TARGET_DIR:-/}" in
     *) CARGO_TARGET_DIR="$PWD/$CARGO_TARGET_DIR" && export CARGO_TARGET_DIR ;;
 esac
 cd "$(dirname "$0")/.."
-cargo build --release -p bot-session-bench
+cargo build --release -p bot-session-bench ${BENCH_FEATURES:+--features "$BENCH_FEATURES"}
 # Where that build went, as cargo resolves it (CARGO_TARGET_DIR, a config's target-dir).
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 bench="$target/release/bot-session-bench"

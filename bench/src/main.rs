@@ -74,6 +74,32 @@ fn main() -> ExitCode {
         }
         args.drain(at..at + 2);
     }
+    // Keeps the recorder's handle, to show what it recorded at the end.
+    #[cfg(feature = "prometheus")]
+    let prometheus = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()
+    {
+        Ok(handle) => handle,
+        Err(err) => {
+            eprintln!("cannot install the Prometheus recorder: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = run_command(&args);
+    #[cfg(feature = "prometheus")]
+    eprintln!(
+        "the Prometheus recorder holds: {}",
+        prometheus
+            .render()
+            .lines()
+            .filter(|line| line.starts_with("bot_session_updates_handled_total"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    code
+}
+
+/// Runs what the command line asks for.
+fn run_command(args: &[String]) -> ExitCode {
     if args.first().map(String::as_str) == Some("profile") {
         return match profile(args.get(1).map(String::as_str).unwrap_or("W1")) {
             Ok(()) => ExitCode::SUCCESS,

@@ -16,10 +16,11 @@
 //! `--storage` choice, `tally.rs` the per-update accounting, `wire.rs` what an update looks like on
 //! the wire, `replay.rs`, `poll.rs` and `webhook.rs` the three ways updates come in (`sent.rs`:
 //! the replies the poller saw go out, so a batch served again is not answered twice),
-//! `args.rs` the command line.
+//! `args.rs` the command line, `metrics.rs` the `--metrics` endpoint.
 
 mod args;
 mod bot;
+mod metrics;
 #[cfg(feature = "teloxide")]
 mod poll;
 mod replay;
@@ -41,6 +42,7 @@ use std::time::Duration;
 use bot_session::{CountingStorage, Storage};
 
 use crate::args::{Args, Mode, USAGE};
+use crate::metrics::Metrics;
 use crate::replies::Outbox;
 use crate::storage::{Choice, Touched};
 use crate::tally::Tally;
@@ -53,22 +55,27 @@ fn main() -> ExitCode {
         .with_writer(io::stderr)
         .with_target(false)
         .init();
-    let args = match Args::parse(std::env::args().skip(1)) {
-        Ok(args) => args,
+    let mut command_line: Vec<String> = std::env::args().skip(1).collect();
+    let parsed = Metrics::take(&mut command_line).and_then(|metrics| {
+        let args = Args::parse(command_line)?;
+        Ok((args, metrics))
+    });
+    let (args, metrics) = match parsed {
+        Ok(parsed) => parsed,
         Err(err) => {
             eprintln!("counter: {err}");
             return ExitCode::from(2);
         }
     };
     if let Mode::Help = args.mode {
-        println!("{USAGE}");
+        println!("{USAGE}{}", metrics::USAGE);
         return ExitCode::SUCCESS;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(args, metrics)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("counter: {err}");
@@ -77,7 +84,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<ExitCode, String> {
+async fn run(args: Args, metrics: Metrics) -> Result<ExitCode, String> {
+    metrics.start()?;
     let opened = args.storage.open().await?;
     // Counts what the session middleware asks of the store, and which sessions it touched.
     let store = CountingStorage::new(Touched::wrap(opened, Default::default()));
@@ -172,6 +180,7 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         Mode::Help => unreachable!("handled before the runtime starts"),
     }
     summary(&args.storage, &store, &tally, elapsed, malformed, failed);
+    metrics.linger().await;
     Ok(if failed + malformed == 0 {
         ExitCode::SUCCESS
     } else {

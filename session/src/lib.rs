@@ -13,6 +13,7 @@ mod ids;
 mod keys;
 mod lock;
 mod middleware;
+pub mod observe;
 mod session;
 pub mod storage;
 mod storage_key;

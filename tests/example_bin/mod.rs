@@ -42,6 +42,9 @@ fn features() -> Vec<&'static str> {
     if cfg!(feature = "teloxide") {
         features.push("teloxide");
     }
+    if cfg!(feature = "metrics") {
+        features.push("metrics");
+    }
     features
 }
 

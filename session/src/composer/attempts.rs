@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::context::Context;
 use crate::error::SessionError;
+use crate::observe::updates;
 
 /// How many times an update that lost a deadlock-avoidance race is run again. Each retry keeps
 /// the update's age, so it wins once it is the oldest contender; the bound only guards
@@ -100,6 +101,7 @@ impl Attempts {
         if self.attempt >= MAX_ATTEMPTS || since.elapsed() >= MAX_RACING {
             return Verdict::GaveUp;
         }
+        updates::rerun(|| self.ctx.last_lost_race().0);
         self.ctx = self.ctx.next_attempt();
         self.attempt += 1;
         tracing::debug!(

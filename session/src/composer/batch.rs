@@ -178,6 +178,7 @@ impl Composer {
                         "an update failed for a reason that may pass; trying it again"
                     );
                     report.retries += 1;
+                    self.chain.observer.retried();
                     entry.attempt += 1;
                     entry.state = State::Waiting {
                         ready_at: Instant::now() + entry.pause,
@@ -193,6 +194,7 @@ impl Composer {
                         "an update failed and is given up"
                     );
                     report.failed.push((update_id, err));
+                    self.chain.observer.given_up();
                     entry.state = State::Done;
                 }
             }

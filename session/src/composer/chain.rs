@@ -11,6 +11,7 @@ use crate::composer::session_types::SessionTypeInfo;
 use crate::composer::session_types::SessionTypes;
 use crate::context::Context;
 use crate::error::HandlerResult;
+use crate::observe::updates::UpdateObserver;
 
 /// A step around the handler, such as a session middleware.
 #[async_trait]
@@ -90,6 +91,8 @@ pub(crate) struct Chain {
     pub(crate) middlewares: Vec<Arc<dyn Middleware>>,
     pub(crate) handler: Arc<dyn ErasedHandler>,
     pub(crate) session_types: SessionTypes,
+    /// Where the updates' figures go (see `observe/`).
+    pub(crate) observer: UpdateObserver,
 }
 
 impl Chain {

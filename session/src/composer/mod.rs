@@ -11,6 +11,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use tracing::Instrument;
+
 use crate::composer::attempts::{Attempts, Verdict};
 use crate::composer::chain::{Chain, FnHandler, NoHandler};
 use crate::composer::session_types::SessionTypes;
@@ -19,6 +21,7 @@ use crate::envelope::remembered::NOTHING_CONFIRMED;
 use crate::error::HandlerResult;
 use crate::ids::SessionKeys;
 use crate::lock::next_ticket;
+use crate::observe::updates::{self, UpdateObserver};
 
 pub use chain::{Middleware, Next};
 
@@ -69,6 +72,7 @@ impl Composer {
                 middlewares: Vec::new(),
                 handler: Arc::new(NoHandler),
                 session_types: SessionTypes::default(),
+                observer: UpdateObserver::new(),
             }),
             confirmed: Arc::new(AtomicI64::new(NOTHING_CONFIRMED)),
         }
@@ -172,15 +176,28 @@ impl Composer {
         self.confirmed.fetch_max(update_id, Ordering::Relaxed);
     }
 
-    async fn run_context(&self, ctx: Context) -> HandlerResult {
+    /// Runs the update's attempts inside its span (see `observe/`).
+    fn run_context(&self, ctx: Context) -> impl Future<Output = HandlerResult> + Send + '_ {
+        let span = updates::update_span(ctx.update_kind(), ctx.update_id());
+        self.run_attempts(ctx).instrument(span)
+    }
+
+    async fn run_attempts(&self, ctx: Context) -> HandlerResult {
         let mut attempts = Attempts::new(ctx);
-        loop {
+        let result = loop {
             let result = self.chain.run(attempts.context()).await;
             match attempts.conclude(result.is_ok()).await {
-                Verdict::Finished => return result,
+                Verdict::Finished => break result,
                 Verdict::RunAgain => {}
-                Verdict::GaveUp => return Err(attempts.gave_up().into()),
+                Verdict::GaveUp => break Err(attempts.gave_up().into()),
             }
-        }
+        };
+        let ctx = attempts.context();
+        self.chain.observer.finished(
+            result.is_ok(),
+            || ctx.failed_retryably(),
+            || ctx.was_redelivered(),
+        );
+        result
     }
 }

@@ -49,6 +49,7 @@ use crate::lock::queue::Mode;
 use crate::lock::shard::{Padded, SHARDS, Shard, pass_on};
 use crate::lock::table::Table;
 use crate::lock::wait::{Turn, Wait};
+use crate::observe::session::KeysInFlight;
 use crate::sync::lock;
 
 pub(crate) use registry::locks_of;
@@ -57,6 +58,8 @@ pub(crate) use ticket::next_ticket;
 /// The in-process lock table of one session type.
 pub(crate) struct KeyLocks {
     shards: Box<[Padded; SHARDS]>,
+    /// Moved by every guard handed out and dropped (see `observe/session.rs`).
+    pub(crate) in_flight: KeysInFlight,
     /// foldhash, seeded per table (hashbrown's default): a few times faster than SipHash on
     /// keys this short, and still keyed.
     hasher: DefaultHashBuilder,
@@ -100,6 +103,7 @@ impl KeyLocks {
                 }))
             })),
             hasher: DefaultHashBuilder::default(),
+            in_flight: KeysInFlight::default(),
         }
     }
 
@@ -120,6 +124,7 @@ impl KeyLocks {
         let taken = lock(self.shard(hash)).held.insert(hash, ticket).is_some();
         // A guard is made only for a key taken: dropping one releases the key.
         if taken {
+            self.in_flight.taken();
             Some(KeyGuard { locks: self, hash })
         } else {
             None
@@ -144,7 +149,10 @@ impl KeyLocks {
             Mode::Wait
         };
         match Wait::new(self.shard(hash), hash, ticket, mode).await {
-            Turn::Held => Acquire::Held(KeyGuard { locks: self, hash }),
+            Turn::Held => {
+                self.in_flight.taken();
+                Acquire::Held(KeyGuard { locks: self, hash })
+            }
             Turn::Died | Turn::Passed => Acquire::Conflict(Blocker { locks: self, hash }),
         }
     }
@@ -186,6 +194,7 @@ pub(crate) struct KeyGuard<'a> {
 impl Drop for KeyGuard<'_> {
     fn drop(&mut self) {
         self.locks.release(self.hash);
+        self.locks.in_flight.released();
     }
 }
 

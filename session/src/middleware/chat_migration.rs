@@ -157,6 +157,7 @@ async fn move_session<S: Session>(
                 return Err(err);
             }
             commit(shared, ctx, old_key, old_held, Change::Delete).await?;
+            shared.observer.chat_migrated();
             tracing::info!(
                 session = S::NAME,
                 from = old_key,

@@ -9,6 +9,7 @@ use crate::error::{SessionError, StorageError, StorageErrorKind};
 use crate::lock::Acquire;
 use crate::middleware::shared::Shared;
 use crate::middleware::state::Held;
+use crate::observe::session::{Holder, StoreOp};
 use crate::session::Session;
 use crate::storage::{Change, Lease, LockedRead};
 
@@ -39,22 +40,33 @@ pub(crate) async fn take_key<S: Session>(
     // A free key (the common case) is taken without building the waiting future.
     let guard = match locks.try_acquire(key, ctx.ticket()) {
         Some(guard) => guard,
-        None => match locks.acquire(key, ctx.ticket(), holds_others).await {
-            Acquire::Held(guard) => guard,
-            Acquire::Conflict(blocker) => {
-                ctx.lost_race(Some(blocker), S::NAME, key, None);
-                return Err(conflict::<S>(key));
+        None => {
+            let waiting = shared.observer.start_wait();
+            let acquired = locks.acquire(key, ctx.ticket(), holds_others).await;
+            shared
+                .observer
+                .waited(key, Holder::Process, waiting.elapsed());
+            match acquired {
+                Acquire::Held(guard) => guard,
+                Acquire::Conflict(blocker) => {
+                    ctx.lost_race(Some(blocker), S::NAME, key, None);
+                    return Err(conflict::<S>(key));
+                }
             }
-        },
+        }
     };
     ctx.key_taken();
     let outcome = lock_in_store(shared, ctx, key, read, holds_others).await;
     match outcome {
         Ok((lease, stored)) => {
             let renewal = lease.map(|lease| {
-                shared
-                    .renewals
-                    .register(&shared.store, key, lease, shared.options.lease)
+                shared.renewals.register(
+                    &shared.store,
+                    &shared.observer,
+                    key,
+                    lease,
+                    shared.options.lease,
+                )
             });
             Ok((
                 Held {
@@ -87,7 +99,7 @@ pub(crate) fn take_key_now<S: Session>(
     let guard = shared.locks.try_acquire(key, ctx.ticket())?;
     let mut buffer = Vec::with_capacity(READ_BUFFER);
     // A store that cannot answer at once gives the key back; `take_key` takes it again.
-    let found = shared.store.read_now(key, &mut buffer)?;
+    let found = read_now(shared, key, &mut buffer)?;
     ctx.key_taken();
     let held = Held {
         _guard: guard,
@@ -124,29 +136,53 @@ async fn lock_in_store<S: Session>(
         }
         let mut buffer = Vec::with_capacity(READ_BUFFER);
         // Stores that answer at once (memory) skip the boxed future of `read`.
-        let stored = match store.read_now(key, &mut buffer) {
+        let stored = match read_now(shared, key, &mut buffer) {
             Some(found) => found.map(|found| found.then_some(buffer)),
-            None => store.read(key).await,
+            None => {
+                let watch = shared.observer.start_call();
+                let stored = store.read(key).await;
+                let found = stored.as_ref().map(Option::is_some);
+                shared.observer.read(key, StoreOp::Read, watch, found);
+                stored
+            }
         }
         .map_err(|source| storage_error::<S>(ctx, key, source))?;
         return Ok((None, stored));
     }
     let started = Instant::now();
     let mut backoff = Duration::from_millis(1);
+    let mut busy = false;
+    let observer = &shared.observer;
     loop {
+        let watch = observer.start_call();
         let attempt = store
             .lock_and_read(key, ctx.ticket(), shared.options.lease)
-            .await
-            .map_err(|source| storage_error::<S>(ctx, key, source))?;
+            .await;
+        match &attempt {
+            Ok(LockedRead::Acquired { value, .. }) => {
+                observer.read(key, StoreOp::Lock, watch, Ok(value.is_some()));
+            }
+            Ok(LockedRead::Busy { holder_ticket }) => {
+                observer.lease_busy(key, *holder_ticket, watch);
+            }
+            Err(err) => observer.read(key, StoreOp::Lock, watch, Err(err)),
+        }
+        let attempt = attempt.map_err(|source| storage_error::<S>(ctx, key, source))?;
+        if busy && !matches!(attempt, LockedRead::Busy { .. }) {
+            observer.waited(key, Holder::Store, Some(started.elapsed()));
+        }
         match attempt {
             LockedRead::Acquired { lease, value } => return Ok((lease, value)),
             LockedRead::Busy { holder_ticket } => {
+                busy = true;
                 if holds_others && holder_ticket.is_some_and(|holder| holder < ctx.ticket()) {
+                    observer.waited(key, Holder::Store, Some(started.elapsed()));
                     ctx.lost_race(None, S::NAME, key, holder_ticket);
                     return Err(conflict::<S>(key));
                 }
                 let waited = started.elapsed();
                 if waited >= shared.options.lock_wait {
+                    observer.waited(key, Holder::Store, Some(waited));
                     ctx.fail_retryably();
                     let err = SessionError::LockTimeout {
                         session: S::NAME,
@@ -200,12 +236,18 @@ pub(crate) async fn commit<S: Session>(
         // Stores that answer at once (memory) skip the boxed future of `commit`; a lease
         // always goes through `commit`.
         let now = match held.lease {
-            None => shared.store.commit_now(key, change),
+            None => commit_now(shared, key, change),
             Some(_) => None,
         };
         match now {
             Some(outcome) => outcome,
-            None => shared.store.commit(key, held.lease, change).await,
+            None => {
+                let watch = shared.observer.start_call();
+                let outcome = shared.store.commit(key, held.lease, change).await;
+                let done = outcome.as_ref().map(|_| ());
+                shared.observer.committed(key, change, watch, done);
+                outcome
+            }
         }
         .map_err(|source| storage_error::<S>(ctx, key, source))
     } else {
@@ -214,6 +256,34 @@ pub(crate) async fn commit<S: Session>(
     drop(held);
     ctx.key_released();
     result
+}
+
+/// [`Storage::read_now`](crate::Storage::read_now) on the session's store, reported when the
+/// store answered.
+pub(crate) fn read_now<S: Session>(
+    shared: &Shared<S>,
+    key: &str,
+    out: &mut Vec<u8>,
+) -> Option<Result<bool, StorageError>> {
+    let watch = shared.observer.start_call();
+    let found = shared.store.read_now(key, out)?;
+    let outcome = found.as_ref().copied();
+    shared.observer.read(key, StoreOp::Read, watch, outcome);
+    Some(found)
+}
+
+/// [`Storage::commit_now`](crate::Storage::commit_now) on the session's store, reported when
+/// the store answered.
+pub(crate) fn commit_now<S: Session>(
+    shared: &Shared<S>,
+    key: &str,
+    change: Change<'_>,
+) -> Option<Result<(), StorageError>> {
+    let watch = shared.observer.start_call();
+    let outcome = shared.store.commit_now(key, change)?;
+    let done = outcome.as_ref().map(|_| ());
+    shared.observer.committed(key, change, watch, done);
+    Some(outcome)
 }
 
 /// A store's failure on `key`, as the session's error. A failure that may pass (the store
@@ -229,7 +299,15 @@ pub(crate) fn storage_error<S: Session>(
     ) {
         ctx.fail_retryably();
     }
-    tracing::debug!(session = S::NAME, key, store = source.store(), op = %source.op(), error = %source, "store call failed");
+    tracing::debug!(
+        session = S::NAME,
+        key,
+        store = source.store(),
+        op = %source.op(),
+        kind = ?source.kind(),
+        error = %source,
+        "store call failed"
+    );
     SessionError::Storage {
         session: S::NAME,
         key: key.to_owned(),

@@ -61,12 +61,23 @@ pub(crate) fn decode<S: Session>(
     // write-back, so the migration runs once, not on every read.
     let migrated = version < S::VERSION;
     let value = match decoded {
-        Ok(value) => value,
+        Ok(value) => {
+            if migrated {
+                shared.observer.migrated(key, version, S::VERSION);
+            }
+            value
+        }
         Err(err @ SessionError::Decode { .. }) if shared.options.reset_on_corrupt => {
+            shared.observer.corrupt(true);
             tracing::warn!(session = S::NAME, key, error = %err, "corrupt session reset to its initial value");
             S::initial()
         }
-        Err(err) => return Err(err),
+        Err(err) => {
+            if let SessionError::Decode { .. } = err {
+                shared.observer.corrupt(false);
+            }
+            return Err(err);
+        }
     };
     let mut loaded = Loaded::new(Some(value), Origin::Stored(bytes));
     loaded.changed = migrated;

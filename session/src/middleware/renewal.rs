@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::observe::session::SessionObserver;
 use crate::storage::{Lease, Storage};
 use crate::sync::lock;
 
@@ -56,6 +57,7 @@ impl Renewals {
     pub(crate) fn register(
         &self,
         store: &Arc<dyn Storage>,
+        observer: &SessionObserver,
         key: &str,
         lease: Lease,
         duration: Duration,
@@ -74,7 +76,8 @@ impl Renewals {
         let running = state.task.as_ref().is_some_and(|task| !task.is_finished());
         if !running && let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&self.state);
-            state.task = Some(runtime.spawn(renew_forever(weak, Arc::clone(store), duration)));
+            let renewing = renew_forever(weak, Arc::clone(store), observer.clone(), duration);
+            state.task = Some(runtime.spawn(renewing));
         }
         Registration {
             state: Arc::downgrade(&self.state),
@@ -85,7 +88,12 @@ impl Renewals {
 
 /// Every third of `duration`, renews the leases held longer than that; ends when the session
 /// type's middleware is gone.
-async fn renew_forever(state: Weak<Mutex<State>>, store: Arc<dyn Storage>, duration: Duration) {
+async fn renew_forever(
+    state: Weak<Mutex<State>>,
+    store: Arc<dyn Storage>,
+    observer: SessionObserver,
+    duration: Duration,
+) {
     let period = (duration / 3).max(Duration::from_millis(10));
     loop {
         tokio::time::sleep(period).await;
@@ -105,7 +113,10 @@ async fn renew_forever(state: Weak<Mutex<State>>, store: Arc<dyn Storage>, durat
         };
         drop(state);
         for (key, lease) in due {
-            match store.renew_lease(&key, lease, duration).await {
+            let watch = observer.start_call();
+            let renewed = store.renew_lease(&key, lease, duration).await;
+            observer.renewed(watch, renewed.as_ref().copied());
+            match renewed {
                 Ok(true) => tracing::trace!(key, "lease renewed"),
                 // Committed in the meantime, or lost: the commit finds out and says so.
                 Ok(false) => tracing::debug!(key, "a lease to renew was no longer held"),
@@ -176,7 +187,14 @@ mod tests {
             ticket: 1,
             nonce: 7,
         };
-        let registration = renewals.register(&store, "counter:1", lease, Duration::from_secs(3));
+        let observer = SessionObserver::new("counter", "renewing");
+        let registration = renewals.register(
+            &store,
+            &observer,
+            "counter:1",
+            lease,
+            Duration::from_secs(3),
+        );
         // Not yet a third of the lease: nothing renewed.
         tokio::time::sleep(Duration::from_millis(900)).await;
         assert_eq!(renewing.renewed.load(Ordering::SeqCst), 0);

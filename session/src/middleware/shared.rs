@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::lock::{KeyLocks, locks_of};
 use crate::middleware::renewal::Renewals;
+use crate::observe::session::SessionObserver;
 use crate::session::Session;
 use crate::storage::Storage;
 
@@ -33,6 +34,8 @@ pub(crate) struct Shared<S> {
     pub(crate) locks: &'static KeyLocks,
     /// The cross-process leases this session type's updates hold, kept alive while they run.
     pub(crate) renewals: Renewals,
+    /// Where the session type's work is reported (events, metrics).
+    pub(crate) observer: SessionObserver,
     session: PhantomData<fn() -> S>,
 }
 
@@ -43,6 +46,7 @@ impl<S> Clone for Shared<S> {
             options: self.options.clone(),
             locks: self.locks,
             renewals: self.renewals.clone(),
+            observer: self.observer.clone(),
             session: PhantomData,
         }
     }
@@ -59,7 +63,11 @@ pub(crate) const DEFAULT_REMEMBERED: usize = 100;
 impl<S: Session> Shared<S> {
     /// The store and settings of a new middleware for `S`, with `S`'s attributes as defaults.
     pub(crate) fn new(store: Arc<dyn Storage>) -> Self {
+        let locks = locks_of(TypeId::of::<S>());
+        let observer = SessionObserver::new(S::NAME, store.name());
+        observer.count_keys(&locks.in_flight);
         Shared {
+            observer,
             store,
             options: Options {
                 ttl: S::TTL,
@@ -70,7 +78,7 @@ impl<S: Session> Shared<S> {
                 migrate_chats: true,
                 remember_updates: DEFAULT_REMEMBERED,
             },
-            locks: locks_of(TypeId::of::<S>()),
+            locks,
             renewals: Renewals::default(),
             session: PhantomData,
         }

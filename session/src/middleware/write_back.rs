@@ -6,11 +6,12 @@ use crate::composer::layer::{Outcome, Step};
 use crate::context::Context;
 use crate::envelope::remembered;
 use crate::error::SessionError;
-use crate::middleware::hold::{self, commit, storage_error};
+use crate::middleware::hold::{self, commit, commit_now, storage_error};
 use crate::middleware::load::{ENCODE_BUFFER, encode};
 use crate::middleware::shared::Shared;
 use crate::middleware::slot::Slot;
 use crate::middleware::state::{Loaded, Origin};
+use crate::observe::session::Skipped;
 use crate::session::Session;
 use crate::storage::Change;
 
@@ -33,6 +34,10 @@ pub(crate) fn finish<'a, S: Session>(
     let planned = match loaded {
         Some(loaded) if writes(outcome, shared.options.write_on_error) => {
             plan(shared, ctx, key, loaded, &mut buffer)
+        }
+        Some(_) if outcome == Outcome::Failed => {
+            shared.observer.skipped(key, Skipped::HandlerFailed);
+            Ok(Planned::Nothing)
         }
         Some(loaded) if outcome == Outcome::Unhandled && loaded.changed => {
             // A change made before a filter that then let the update go (a teloxide branch no
@@ -66,7 +71,7 @@ pub(crate) fn finish<'a, S: Session>(
     if held.lease.is_none() {
         let now = match planned.change(&buffer) {
             Change::Nothing => Some(Ok(())),
-            change => shared.store.commit_now(key, change),
+            change => commit_now(shared, key, change),
         };
         if let Some(outcome) = now {
             hold::release(ctx, held);
@@ -116,7 +121,12 @@ fn plan<S: Session>(
             Origin::Stored(_) | Origin::Unread => Planned::Delete,
         });
     }
-    if !loaded.changed || loaded.redelivery {
+    if loaded.redelivery {
+        shared.observer.skipped(key, Skipped::Redelivery);
+        return Ok(unchanged);
+    }
+    if !loaded.changed {
+        shared.observer.skipped(key, Skipped::Unchanged);
         return Ok(unchanged);
     }
     let origin = std::mem::replace(&mut loaded.origin, Origin::Unread);
@@ -154,6 +164,7 @@ fn plan<S: Session>(
     let new_at = buffer.len();
     encode(key, loaded.value(), buffer)?;
     if previous_len.is_some() && buffer[previous_at..start] == buffer[new_at..] {
+        shared.observer.skipped(key, Skipped::Unchanged);
         Ok(unchanged)
     } else {
         Ok(Planned::Write { start, ttl })

@@ -1,8 +1,9 @@
 //! Counting the operations that reach a store: for tests, benchmarks and summaries.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use crate::storage::observed::{Observed, Observer, StorageCall};
+use crate::storage::observed::{CallOutcome, Observed, Observer, StorageCall};
 use crate::storage::{Change, Storage};
 
 /// How many operations reached the wrapped store.
@@ -74,7 +75,8 @@ impl Observer for Counters {
                 ..
             }
             | StorageCall::List { .. }
-            | StorageCall::PurgeExpired => {}
+            | StorageCall::PurgeExpired
+            | StorageCall::RenewLease { .. } => {}
         }
     }
 }
@@ -82,6 +84,10 @@ impl Observer for Counters {
 impl<O: Observer> Observer for std::sync::Arc<O> {
     fn observe(&self, call: StorageCall<'_>) {
         (**self).observe(call);
+    }
+
+    fn observe_result(&self, call: StorageCall<'_>, elapsed: Duration, outcome: CallOutcome<'_>) {
+        (**self).observe_result(call, elapsed, outcome);
     }
 }
 

@@ -31,7 +31,7 @@ pub use self::redis::{RedisBuilder, RedisStorage};
 pub use counting::{Counters, CountingStorage, StoreStats};
 pub use list::{ListCursor, ListPage, ListedSession, Listing, MAX_PAGE};
 pub use memory::MemoryStorage;
-pub use observed::{Observed, Observer, StorageCall};
+pub use observed::{CallOutcome, Observed, Observer, StorageCall};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresBuilder, PostgresStorage};
 #[cfg(feature = "sqlite")]

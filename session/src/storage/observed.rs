@@ -1,9 +1,11 @@
 //! One forwarding wrapper for every store: it passes each call through to the wrapped store
-//! unchanged, fast paths included, and tells an [`Observer`] about it. Counting operations
-//! ([`CountingStorage`](crate::CountingStorage)), counting round trips, or noting which keys
-//! were touched is an observer, not another copy of the whole [`Storage`] trait.
+//! unchanged, fast paths included, and tells an [`Observer`] about it, and about how long it
+//! took and how it ended. Counting operations ([`CountingStorage`](crate::CountingStorage)),
+//! counting round trips, timing a store, or noting which keys were touched is an observer, not
+//! another copy of the whole [`Storage`] trait.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -11,7 +13,10 @@ use crate::error::StorageError;
 use crate::storage::{Change, Lease, ListCursor, ListPage, ListedSession, LockedRead, Storage};
 
 /// One call that reached the wrapped store, as an [`Observer`] sees it.
+///
+/// Non-exhaustive: a method added to [`Storage`] adds a call here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StorageCall<'a> {
     /// [`Storage::read`], a [`Storage::read_now`] the store answered, or
     /// [`Storage::inspect`].
@@ -53,6 +58,11 @@ pub enum StorageCall<'a> {
     },
     /// [`Storage::purge_expired`].
     PurgeExpired,
+    /// [`Storage::renew_lease`].
+    RenewLease {
+        /// The key whose lease is extended.
+        key: &'a str,
+    },
 }
 
 impl StorageCall<'_> {
@@ -65,21 +75,84 @@ impl StorageCall<'_> {
             | StorageCall::Delete { key }
             | StorageCall::Touch { key }
             | StorageCall::LockAndRead { key }
-            | StorageCall::Commit { key, .. } => key,
+            | StorageCall::Commit { key, .. }
+            | StorageCall::RenewLease { key } => key,
             StorageCall::List { prefix } => prefix,
             StorageCall::PurgeExpired => "",
         }
     }
 }
 
-/// Sees every call an [`Observed`] store forwards.
+/// How a call that reached the wrapped store ended, as an [`Observer`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub enum CallOutcome<'a> {
+    /// The store did what it was asked.
+    Done,
+    /// [`Storage::lock_and_read`]: another update holds the key's lease
+    /// ([`LockedRead::Busy`]); nothing was read.
+    Busy,
+    /// [`Storage::renew_lease`]: the lease was no longer held (it expired and another update
+    /// took the key, or it was released).
+    LeaseGone,
+    /// The store failed.
+    Failed(&'a StorageError),
+}
+
+/// Sees every call an [`Observed`] store forwards, and how each ended.
 ///
-/// Called before an `async` call is forwarded, and after a fast path (`read_now`,
-/// `commit_now`) answered, so a fast path the store declines is seen once, as the `async`
-/// call that follows it.
+/// [`Observer::observe`] is called before an `async` call is forwarded, and after a fast path
+/// (`read_now`, `commit_now`) answered, so a fast path the store declines is seen once, as the
+/// `async` call that follows it. [`Observer::observe_result`] follows each `observe` once the
+/// call has ended, with its duration: a bot's own latency histograms or error counters,
+/// without the `metrics` feature.
+///
+/// ```
+/// use bot_session::storage::{CallOutcome, Observed, Observer, StorageCall};
+/// use bot_session::MemoryStorage;
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+///
+/// /// The slowest write and the number of failed calls.
+/// #[derive(Default)]
+/// struct Figures(Mutex<(Duration, u64)>);
+///
+/// impl Observer for Figures {
+///     fn observe(&self, _call: StorageCall<'_>) {}
+///
+///     fn observe_result(&self, call: StorageCall<'_>, elapsed: Duration, outcome: CallOutcome<'_>) {
+///         let mut figures = self.0.lock().unwrap();
+///         if let CallOutcome::Failed(_) = outcome {
+///             figures.1 += 1;
+///         }
+///         if let StorageCall::Write { .. } = call {
+///             figures.0 = figures.0.max(elapsed);
+///         }
+///     }
+/// }
+///
+/// let store = Observed::wrap(MemoryStorage::new(), Figures::default());
+/// # let _ = store;
+/// ```
 pub trait Observer: Send + Sync + 'static {
     /// One call reached the wrapped store.
     fn observe(&self, call: StorageCall<'_>);
+
+    /// The call `observe` was shown ended after `elapsed` with `outcome`. Does nothing unless
+    /// overridden.
+    ///
+    /// `elapsed` is measured around the wrapped store's call alone, from just before it is
+    /// made to just after it answers.
+    fn observe_result(&self, call: StorageCall<'_>, elapsed: Duration, outcome: CallOutcome<'_>) {
+        let _ = (call, elapsed, outcome);
+    }
+}
+
+/// The outcome of a call whose answer carries nothing else to tell.
+fn outcome<T>(result: &Result<T, StorageError>) -> CallOutcome<'_> {
+    match result {
+        Ok(_) => CallOutcome::Done,
+        Err(err) => CallOutcome::Failed(err),
+    }
 }
 
 /// A store that forwards every call to `inner` and shows it to an [`Observer`] first.
@@ -126,6 +199,27 @@ impl<S: Storage, O: Observer> Observed<S, O> {
     }
 }
 
+impl<S: Storage, O: Observer> Observed<S, O> {
+    /// Shows `call` to the observer, runs it, and shows how it ended.
+    async fn forward<T, F>(
+        &self,
+        call: StorageCall<'_>,
+        run: impl FnOnce() -> F,
+        outcome: impl FnOnce(&Result<T, StorageError>) -> CallOutcome<'_>,
+    ) -> Result<T, StorageError>
+    where
+        F: Future<Output = Result<T, StorageError>>,
+    {
+        self.observer.observe(call);
+        let started = Instant::now();
+        let result = run().await;
+        let elapsed = started.elapsed();
+        self.observer
+            .observe_result(call, elapsed, outcome(&result));
+        result
+    }
+}
+
 #[async_trait]
 impl<S: Storage, O: Observer> Storage for Observed<S, O> {
     fn name(&self) -> &'static str {
@@ -133,8 +227,8 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
     }
 
     async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.observer.observe(StorageCall::Read { key });
-        self.inner.read(key).await
+        let call = StorageCall::Read { key };
+        self.forward(call, || self.inner.read(key), outcome).await
     }
 
     async fn write(
@@ -143,18 +237,20 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<(), StorageError> {
-        self.observer.observe(StorageCall::Write { key });
-        self.inner.write(key, value, ttl).await
+        let call = StorageCall::Write { key };
+        self.forward(call, || self.inner.write(key, value, ttl), outcome)
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.observer.observe(StorageCall::Delete { key });
-        self.inner.delete(key).await
+        let call = StorageCall::Delete { key };
+        self.forward(call, || self.inner.delete(key), outcome).await
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StorageError> {
-        self.observer.observe(StorageCall::Touch { key });
-        self.inner.touch(key, ttl).await
+        let call = StorageCall::Touch { key };
+        self.forward(call, || self.inner.touch(key, ttl), outcome)
+            .await
     }
 
     async fn lock_and_read(
@@ -163,8 +259,13 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
         ticket: u64,
         lease: Duration,
     ) -> Result<LockedRead, StorageError> {
-        self.observer.observe(StorageCall::LockAndRead { key });
-        self.inner.lock_and_read(key, ticket, lease).await
+        let call = StorageCall::LockAndRead { key };
+        let run = || self.inner.lock_and_read(key, ticket, lease);
+        self.forward(call, run, |result| match result {
+            Ok(LockedRead::Busy { .. }) => CallOutcome::Busy,
+            other => outcome(other),
+        })
+        .await
     }
 
     async fn commit(
@@ -173,8 +274,9 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
         lease: Option<Lease>,
         change: Change<'_>,
     ) -> Result<(), StorageError> {
-        self.observer.observe(StorageCall::Commit { key, change });
-        self.inner.commit(key, lease, change).await
+        let call = StorageCall::Commit { key, change };
+        self.forward(call, || self.inner.commit(key, lease, change), outcome)
+            .await
     }
 
     async fn renew_lease(
@@ -183,7 +285,13 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
         lease: Lease,
         duration: Duration,
     ) -> Result<bool, StorageError> {
-        self.inner.renew_lease(key, lease, duration).await
+        let call = StorageCall::RenewLease { key };
+        let run = || self.inner.renew_lease(key, lease, duration);
+        self.forward(call, run, |result| match result {
+            Ok(false) => CallOutcome::LeaseGone,
+            other => outcome(other),
+        })
+        .await
     }
 
     fn shares_across_processes(&self) -> bool {
@@ -191,15 +299,25 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
     }
 
     fn read_now(&self, key: &str, out: &mut Vec<u8>) -> Option<Result<bool, StorageError>> {
-        let outcome = self.inner.read_now(key, out)?;
-        self.observer.observe(StorageCall::Read { key });
-        Some(outcome)
+        let started = Instant::now();
+        let result = self.inner.read_now(key, out)?;
+        let elapsed = started.elapsed();
+        let call = StorageCall::Read { key };
+        self.observer.observe(call);
+        self.observer
+            .observe_result(call, elapsed, outcome(&result));
+        Some(result)
     }
 
     fn commit_now(&self, key: &str, change: Change<'_>) -> Option<Result<(), StorageError>> {
-        let outcome = self.inner.commit_now(key, change)?;
-        self.observer.observe(StorageCall::Commit { key, change });
-        Some(outcome)
+        let started = Instant::now();
+        let result = self.inner.commit_now(key, change)?;
+        let elapsed = started.elapsed();
+        let call = StorageCall::Commit { key, change };
+        self.observer.observe(call);
+        self.observer
+            .observe_result(call, elapsed, outcome(&result));
+        Some(result)
     }
 
     async fn list(
@@ -208,18 +326,21 @@ impl<S: Storage, O: Observer> Storage for Observed<S, O> {
         cursor: &ListCursor,
         limit: usize,
     ) -> Result<ListPage, StorageError> {
-        self.observer.observe(StorageCall::List { prefix });
-        self.inner.list(prefix, cursor, limit).await
+        let call = StorageCall::List { prefix };
+        self.forward(call, || self.inner.list(prefix, cursor, limit), outcome)
+            .await
     }
 
     async fn inspect(&self, key: &str) -> Result<Option<ListedSession>, StorageError> {
-        self.observer.observe(StorageCall::Read { key });
-        self.inner.inspect(key).await
+        let call = StorageCall::Read { key };
+        self.forward(call, || self.inner.inspect(key), outcome)
+            .await
     }
 
     async fn purge_expired(&self) -> Result<u64, StorageError> {
-        self.observer.observe(StorageCall::PurgeExpired);
-        self.inner.purge_expired().await
+        let call = StorageCall::PurgeExpired;
+        self.forward(call, || self.inner.purge_expired(), outcome)
+            .await
     }
 }
 
@@ -268,5 +389,150 @@ mod tests {
                 "PurgeExpired",
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::*;
+    use crate::MemoryStorage;
+    use crate::error::{StorageErrorKind, StorageOp};
+    use std::sync::Mutex;
+
+    /// A store that takes 20 ms to read, cannot write, finds every lease busy and every lease
+    /// to renew gone.
+    struct Scripted(MemoryStorage);
+
+    const SLOW: Duration = Duration::from_millis(20);
+
+    #[async_trait]
+    impl Storage for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+            tokio::time::sleep(SLOW).await;
+            self.0.read(key).await
+        }
+        async fn write(&self, _: &str, _: &[u8], _: Option<Duration>) -> Result<(), StorageError> {
+            Err(StorageError::unavailable(
+                "scripted",
+                StorageOp::Write,
+                "the disk is gone",
+            ))
+        }
+        async fn delete(&self, key: &str) -> Result<(), StorageError> {
+            self.0.delete(key).await
+        }
+        async fn lock_and_read(
+            &self,
+            _: &str,
+            _: u64,
+            _: Duration,
+        ) -> Result<LockedRead, StorageError> {
+            Ok(LockedRead::Busy {
+                holder_ticket: Some(1),
+            })
+        }
+        async fn renew_lease(&self, _: &str, _: Lease, _: Duration) -> Result<bool, StorageError> {
+            Ok(false)
+        }
+    }
+
+    /// Every result an observer is shown: the call, its duration, how it ended.
+    #[derive(Default)]
+    struct Results(Mutex<Vec<(String, Duration, String)>>);
+
+    impl Observer for Results {
+        fn observe(&self, _call: StorageCall<'_>) {}
+
+        fn observe_result(
+            &self,
+            call: StorageCall<'_>,
+            elapsed: Duration,
+            outcome: CallOutcome<'_>,
+        ) {
+            let outcome = match outcome {
+                CallOutcome::Failed(err) => format!("failed {:?} {}", err.kind(), err.op()),
+                other => format!("{other:?}"),
+            };
+            crate::sync::lock(&self.0).push((format!("{call:?}"), elapsed, outcome));
+        }
+    }
+
+    #[tokio::test]
+    async fn each_call_is_seen_with_its_duration_and_outcome() {
+        let store = Observed::wrap(Scripted(MemoryStorage::new()), Results::default());
+        assert_eq!(store.read("k").await.unwrap(), None);
+        let err = store.write("k", b"v", None).await.unwrap_err();
+        assert_eq!(err.kind(), StorageErrorKind::Unavailable);
+        let busy = store.lock_and_read("k", 2, SLOW).await.unwrap();
+        assert!(matches!(busy, LockedRead::Busy { .. }));
+        let lease = Lease {
+            ticket: 2,
+            nonce: 3,
+        };
+        assert!(!store.renew_lease("k", lease, SLOW).await.unwrap());
+        store.delete("k").await.unwrap();
+        let results = crate::sync::lock(&store.observer().0).clone();
+        let shown: Vec<(&str, &str)> = results
+            .iter()
+            .map(|(call, _, outcome)| (call.as_str(), outcome.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (r#"Read { key: "k" }"#, "Done"),
+                (r#"Write { key: "k" }"#, "failed Unavailable write"),
+                (r#"LockAndRead { key: "k" }"#, "Busy"),
+                (r#"RenewLease { key: "k" }"#, "LeaseGone"),
+                (r#"Delete { key: "k" }"#, "Done"),
+            ]
+        );
+        // The read waited for the store; the failed write did not.
+        assert!(results[0].1 >= SLOW, "{:?}", results[0].1);
+        assert!(results[1].1 < SLOW, "{:?}", results[1].1);
+    }
+
+    #[tokio::test]
+    async fn a_fast_path_is_seen_once_with_its_outcome_and_a_declined_one_not_at_all() {
+        let store = Observed::wrap(MemoryStorage::new(), Results::default());
+        let mut out = Vec::new();
+        assert!(matches!(store.read_now("k", &mut out), Some(Ok(false))));
+        assert!(matches!(
+            store.commit_now("k", Change::Delete),
+            Some(Ok(()))
+        ));
+        // A store without fast paths declines both: nothing is seen until the async call.
+        let slow = Observed::wrap(Scripted(MemoryStorage::new()), Results::default());
+        assert!(slow.read_now("k", &mut out).is_none());
+        assert!(slow.commit_now("k", Change::Delete).is_none());
+        assert!(crate::sync::lock(&slow.observer().0).is_empty());
+        let results = crate::sync::lock(&store.observer().0).clone();
+        let shown: Vec<(&str, &str)> = results
+            .iter()
+            .map(|(call, _, outcome)| (call.as_str(), outcome.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (r#"Read { key: "k" }"#, "Done"),
+                (r#"Commit { key: "k", change: Delete }"#, "Done"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn counting_storage_counts_as_before_and_ignores_renewals() {
+        let store = crate::CountingStorage::new(Scripted(MemoryStorage::new()));
+        let lease = Lease {
+            ticket: 2,
+            nonce: 3,
+        };
+        let _ = store.renew_lease("k", lease, SLOW).await;
+        let _ = store.write("k", b"v", None).await;
+        let _ = store.read("k").await;
+        let stats = store.stats();
+        assert_eq!((stats.reads, stats.writes, stats.touches), (1, 1, 0));
     }
 }

@@ -7,6 +7,7 @@ use ::teloxide::dptree::di::DependencyMap;
 
 use crate::composer::layer::SessionLayer;
 use crate::composer::session_types::SessionTypes;
+use crate::observe::updates::UpdateObserver;
 
 /// Puts one session type's middleware into a branch's dependencies.
 pub(super) type Provide = Arc<dyn Fn(&mut DependencyMap) + Send + Sync>;
@@ -20,4 +21,6 @@ pub(super) struct SessionSet {
     /// one (a dialogue's `enter_session` does, so that `Dispatcher::build` reports a session
     /// that no `Sessions::with` added).
     pub(super) middlewares: Vec<(Type, Provide)>,
+    /// Where the updates' figures go (see `observe/`).
+    pub(super) observer: UpdateObserver,
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ::teloxide::dptree::di::DependencyMap;
 use ::teloxide::dptree::{self, Cont, Handler, HandlerDescription, Type};
 use ::teloxide::types::Update;
+use tracing::Instrument;
 
 use crate::composer::attempts::{Attempts, Verdict};
 use crate::composer::layer::{Outcome, begin_layers, end_layers};
@@ -19,6 +20,7 @@ use crate::context::Context;
 use crate::envelope::remembered::NOTHING_CONFIRMED;
 use crate::error::{HandlerError, SessionError};
 use crate::lock::next_ticket;
+use crate::observe::updates;
 use crate::teloxide::session_set::{Provide, SessionSet};
 use crate::teloxide::signature::{branch_obligations, wrapper_signature};
 
@@ -104,9 +106,20 @@ where
             self.sessions.types.types(),
             "Sessions::with",
         );
+        let span = updates::update_span(ctx.update_kind(), ctx.update_id());
+        let attempted = self.run_attempts(ctx, &deps).instrument(span).await;
+        match attempted {
+            Attempted::Handled(result) => ControlFlow::Break(result),
+            Attempted::Unhandled => cont(deps).await,
+            Attempted::SessionFailed(err) => ControlFlow::Break(self.session_failed(err)),
+        }
+    }
+
+    /// The attempts at the update, until one is final.
+    async fn run_attempts(&self, ctx: Context, deps: &DependencyMap) -> Attempted<E> {
         let mut attempts = Attempts::new(ctx);
         let attempted = loop {
-            let attempted = self.attempt(attempts.context(), &deps).await;
+            let attempted = self.attempt(attempts.context(), deps).await;
             let committed = matches!(attempted, Attempted::Handled(Ok(())));
             match attempts.conclude(committed).await {
                 Verdict::Finished => break attempted,
@@ -117,11 +130,16 @@ where
                 }
             }
         };
-        match attempted {
-            Attempted::Handled(result) => ControlFlow::Break(result),
-            Attempted::Unhandled => cont(deps).await,
-            Attempted::SessionFailed(err) => ControlFlow::Break(self.session_failed(err)),
+        // An update the branch let continue is not this branch's to count.
+        if !matches!(attempted, Attempted::Unhandled) {
+            let ctx = attempts.context();
+            self.sessions.observer.finished(
+                matches!(attempted, Attempted::Handled(Ok(()))),
+                || ctx.failed_retryably(),
+                || ctx.was_redelivered(),
+            );
         }
+        attempted
     }
 
     /// One attempt: the sessions begin, the branch runs with the context, the sessions end
