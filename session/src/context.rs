@@ -60,6 +60,8 @@ struct Inner<U: ?Sized> {
     failed_retryably: AtomicBool,
     /// A session recognized the update as one it had already stored, in any attempt.
     redelivered: AtomicBool,
+    /// Waiting for a key that another process holds (see [`Context::waiting_elsewhere`]).
+    waiting_elsewhere: AtomicBool,
     first: Attempt,
     update: U,
 }
@@ -113,6 +115,20 @@ struct LostRace {
     session: &'static str,
     key: String,
     holder_ticket: Option<u64>,
+}
+
+/// An update waiting for a key another process holds; see [`Context::waiting_elsewhere`].
+pub(crate) struct WaitingElsewhere<'a> {
+    ctx: &'a Context,
+}
+
+impl Drop for WaitingElsewhere<'_> {
+    fn drop(&mut self) {
+        self.ctx
+            .inner
+            .waiting_elsewhere
+            .store(false, Ordering::Release);
+    }
 }
 
 /// A [`Context`] that does not keep its update alive.
@@ -234,6 +250,7 @@ impl Context {
             lost: Mutex::new(None),
             failed_retryably: AtomicBool::new(false),
             redelivered: AtomicBool::new(false),
+            waiting_elsewhere: AtomicBool::new(false),
             first: Attempt::new(session_types),
             update,
         });
@@ -348,6 +365,19 @@ impl Context {
     /// `Composer::confirm_delivered`): sessions forget such ids.
     pub(crate) fn confirmed(&self) -> i64 {
         self.inner.confirmed
+    }
+
+    /// Marks the update as waiting for a key another process holds, until the guard is
+    /// dropped: it makes no progress meanwhile, so `Composer::handle_batch` lets another chat's
+    /// update start beside it.
+    pub(crate) fn waiting_elsewhere(&self) -> WaitingElsewhere<'_> {
+        self.inner.waiting_elsewhere.store(true, Ordering::Release);
+        WaitingElsewhere { ctx: self }
+    }
+
+    /// Whether the update is waiting for a key another process holds.
+    pub(crate) fn is_waiting_elsewhere(&self) -> bool {
+        self.inner.waiting_elsewhere.load(Ordering::Acquire)
     }
 
     /// Records that a store failed in a way that may pass: the update may succeed if it is

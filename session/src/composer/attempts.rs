@@ -114,6 +114,7 @@ impl Attempts {
         // update pauses, longer each time (a holder that died keeps its key for a lease).
         // Boxed: a rare path, and its future would otherwise make every update's bigger.
         if !Box::pin(self.ctx.wait_for_blocker()).await {
+            let _waiting = self.ctx.waiting_elsewhere();
             Box::pin(tokio::time::sleep(pause)).await;
             self.racing = Some((since, (pause * 2).min(MAX_PAUSE)));
         }

@@ -9,6 +9,10 @@
 //! again after a pause that doubles up to [`BatchOptions::max_pause`], for at most
 //! [`BatchOptions::retry_for`]; meanwhile its chat's later updates wait and the other chats go on.
 //! An update still failing after that is logged, counted as failed and left to the caller.
+//!
+//! An update waiting for a key that another process holds (a live update there, or the lease
+//! of one that died) does nothing meanwhile: it does not count against `max_in_flight`, so one
+//! busy chat does not hold up the others, also with one update at a time.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,13 +23,19 @@ use tokio::task::JoinSet;
 
 use crate::composer::runner::catch_panic;
 use crate::composer::{Composer, Delivery};
+use crate::context::Context;
 use crate::error::HandlerError;
 use crate::ids::SessionKeys;
+
+/// How often a batch whose every place is taken looks whether an update there waits for a key
+/// another process holds, and another may start.
+const WAITING_CHECK: Duration = Duration::from_millis(25);
 
 /// How [`Composer::handle_batch`] runs a batch.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchOptions {
-    /// Updates handled at once, at most.
+    /// Updates handled at once, at most; one that waits for a key another process holds does
+    /// not count.
     pub max_in_flight: usize,
     /// How long an update that keeps failing for a reason that may pass is tried again before
     /// it is given up. Default 2 minutes.
@@ -118,19 +128,25 @@ impl Composer {
         let mut running: JoinSet<(usize, Result<Delivery, HandlerError>)> = JoinSet::new();
         loop {
             let now = Instant::now();
-            while running.len() < max_in_flight {
+            let places = max_in_flight + waiting_elsewhere(&entries);
+            while running.len() < places {
                 let Some(index) = next_ready(&entries, now) else {
                     break;
                 };
                 let entry = &mut entries[index];
-                entry.state = State::Running;
+                let ctx = self.delivery_context(entry.update.clone());
+                entry.state = State::Running(ctx.clone());
                 entry.started.get_or_insert(now);
-                let (bot, update) = (self.clone(), entry.update.clone());
-                running
-                    .spawn(async move { (index, catch_panic(bot.handle_delivery(update)).await) });
+                let bot = self.clone();
+                running.spawn(async move { (index, catch_panic(bot.deliver(ctx)).await) });
             }
-            let earliest = earliest_wait(&entries);
-            let done = match (running.is_empty(), earliest) {
+            // An update that could start but has no place: look again soon whether one of those
+            // running waits for another process.
+            let wake = match next_ready(&entries, now) {
+                Some(_) => Some(now + WAITING_CHECK),
+                None => earliest_wait(&entries, now),
+            };
+            let done = match (running.is_empty(), wake) {
                 (true, None) => break,
                 (true, Some(ready_at)) => {
                     tokio::time::sleep_until(ready_at).await;
@@ -216,16 +232,27 @@ struct Entry<U> {
     attempt: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum State {
-    Waiting { ready_at: Instant },
-    Running,
+    Waiting {
+        ready_at: Instant,
+    },
+    /// With the context it runs with, to see whether it waits for another process.
+    Running(Context),
     Done,
 }
 
+/// How many running updates wait for a key another process holds.
+fn waiting_elsewhere<U>(entries: &[Entry<U>]) -> usize {
+    entries
+        .iter()
+        .filter(|entry| matches!(&entry.state, State::Running(ctx) if ctx.is_waiting_elsewhere()))
+        .count()
+}
+
 /// When the next update that waits at the head of its lane (its chat's earlier updates done)
-/// may start.
-fn earliest_wait<U>(entries: &[Entry<U>]) -> Option<Instant> {
+/// becomes ready after `now`; one ready already waits for a place, not for a time.
+fn earliest_wait<U>(entries: &[Entry<U>], now: Instant) -> Option<Instant> {
     let mut lanes_ahead: Vec<usize> = Vec::new();
     let mut earliest: Option<Instant> = None;
     for entry in entries {
@@ -233,7 +260,9 @@ fn earliest_wait<U>(entries: &[Entry<U>]) -> Option<Instant> {
             continue;
         }
         lanes_ahead.push(entry.lane);
-        if let State::Waiting { ready_at } = entry.state {
+        if let State::Waiting { ready_at } = entry.state
+            && ready_at > now
+        {
             earliest = Some(earliest.map_or(ready_at, |earliest| earliest.min(ready_at)));
         }
     }
@@ -252,7 +281,7 @@ fn next_ready<U>(entries: &[Entry<U>], now: Instant) -> Option<usize> {
             {
                 return Some(index);
             }
-            State::Waiting { .. } | State::Running => lanes_ahead.push(entry.lane),
+            State::Waiting { .. } | State::Running(_) => lanes_ahead.push(entry.lane),
         }
     }
     None

@@ -145,13 +145,26 @@ impl Composer {
     where
         U: SessionKeys + Send + Sync + 'static,
     {
+        self.deliver(self.delivery_context(update)).await
+    }
+
+    /// The context a delivery of `update` runs with, made before it runs so that a batch can
+    /// watch it (see [`Composer::deliver`]).
+    pub(crate) fn delivery_context<U>(&self, update: U) -> Context
+    where
+        U: SessionKeys + Send + Sync + 'static,
+    {
         let confirmed = self.confirmed.load(Ordering::Relaxed);
-        let ctx = Context::new(
+        Context::new(
             update,
             next_ticket(),
             confirmed,
             self.chain.session_types.types(),
-        );
+        )
+    }
+
+    /// Runs the delivery whose context [`Composer::delivery_context`] made.
+    pub(crate) async fn deliver(&self, ctx: Context) -> Delivery {
         let watched = ctx.clone();
         let result = self.run_context(ctx).await;
         Delivery {

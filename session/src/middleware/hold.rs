@@ -152,6 +152,8 @@ async fn lock_in_store<S: Session>(
     let started = Instant::now();
     let mut backoff = Duration::from_millis(1);
     let mut busy = false;
+    // Set while another process holds the key, until this returns.
+    let mut waiting = None;
     let observer = &shared.observer;
     loop {
         let watch = observer.start_call();
@@ -199,6 +201,7 @@ async fn lock_in_store<S: Session>(
                     );
                     return Err(err);
                 }
+                waiting.get_or_insert_with(|| ctx.waiting_elsewhere());
                 tokio::time::sleep(backoff).await;
                 let ceiling = if waited < Duration::from_secs(1) {
                     SHORT_BACKOFF

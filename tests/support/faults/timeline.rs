@@ -106,6 +106,17 @@ impl Timeline {
             .collect()
     }
 
+    /// When the bot was last SIGKILLed before `to`, if it was.
+    pub fn last_kill_before(&self, to: Instant) -> Option<Instant> {
+        self.lock()
+            .iter()
+            .filter(|(at, what)| {
+                *at < to && what.starts_with("counter #") && what.contains("SIGKILLed")
+            })
+            .map(|(at, _)| *at)
+            .next_back()
+    }
+
     /// Every event, one a line.
     pub fn render(&self) -> String {
         self.lock()

@@ -12,9 +12,11 @@ use super::workload::{Workload, announced};
 use crate::support::fake_bot_api::{Call, SendRecord};
 
 /// The most a restarted bot may take to make progress when a dead incarnation left work
-/// behind, and the most an update may wait from its first delivery to its answer, unless a
-/// store or Bot API fault explains it: a dead process's leases must cost seconds, not their
-/// 30 s, and one busy chat must not hold up the others.
+/// behind, and the most an update may wait from its first delivery to the incarnation that
+/// answers it (a kill starts the wait again: the time a killed process had it is the
+/// harness's doing) to its answer, unless a store or Bot API fault explains it: a dead
+/// process's leases must cost seconds, not their 30 s, and one busy chat must not hold up the
+/// others.
 pub const RESTART_BOUND: Duration = Duration::from_secs(10);
 /// A log line longer than this is a malformed answer (or another blob) logged whole.
 const MAX_LOG_LINE: usize = 2_000;
@@ -102,6 +104,21 @@ impl Delivery {
         };
         let kind = if self.redelivery { "re-POST" } else { "POST" };
         format!("{kind} at {}: {what}", timeline.at(self.started))
+    }
+}
+
+/// Of `deliveries` (in order), the first since the bot was last killed before `answered`: a
+/// delivery to a process that was killed does not count towards the wait; the first of all
+/// when none came after the kill.
+fn since_last_kill(
+    deliveries: impl Iterator<Item = Instant> + Clone,
+    answered: Instant,
+    timeline: &Timeline,
+) -> Option<Instant> {
+    let first = deliveries.clone().next();
+    match timeline.last_kill_before(answered) {
+        Some(killed) => deliveries.into_iter().find(|at| *at > killed).or(first),
+        None => first,
     }
 }
 
@@ -223,7 +240,8 @@ impl Report {
     }
 
     /// Poll mode: no update waits more than [`RESTART_BOUND`] from the first `getUpdates`
-    /// that served it to its first reply, unless a fault the bot cannot help overlaps.
+    /// that served it since the bot was last killed to its first reply, unless a fault the
+    /// bot cannot help overlaps.
     pub fn check_poll_waits(
         &mut self,
         workload: &Workload,
@@ -231,11 +249,11 @@ impl Report {
         calls: &[Call],
         timeline: &Timeline,
     ) {
-        let mut served: HashMap<i64, Instant> = HashMap::new();
+        let mut served: HashMap<i64, Vec<Instant>> = HashMap::new();
         for call in calls {
             if let Some((first, last)) = call.served {
                 for id in first..=last {
-                    served.entry(id).or_insert(call.at);
+                    served.entry(id).or_default().push(call.at);
                 }
             }
         }
@@ -250,24 +268,28 @@ impl Report {
             let Some(expected) = update.expected_text() else {
                 continue;
             };
-            let (Some(&from), Some(&to)) = (
+            let (Some(serves), Some(&to)) = (
                 served.get(&update.id),
                 replied.get(&(update.chat, expected.as_str())),
             ) else {
+                continue;
+            };
+            let Some(from) = since_last_kill(serves.iter().copied(), to, timeline) else {
                 continue;
             };
             waits.push((update, from, to));
         }
         self.check_waits(
             &waits,
-            "first served by getUpdates",
+            "first served by getUpdates since the last kill",
             "first answered",
             timeline,
         );
     }
 
-    /// Webhook mode: no update waits more than [`RESTART_BOUND`] from its first POST to the
-    /// first 2xx (with its reply, if one came), unless a fault the bot cannot help overlaps.
+    /// Webhook mode: no update waits more than [`RESTART_BOUND`] from its first POST since the
+    /// bot was last killed to the first 2xx (with its reply, if one came), unless a fault the
+    /// bot cannot help overlaps.
     pub fn check_webhook_waits(
         &mut self,
         workload: &Workload,
@@ -284,20 +306,27 @@ impl Report {
                 .iter()
                 .filter(|delivery| delivery.update == update.id)
                 .collect();
-            let Some(first) = tries.iter().map(|try_| try_.started).min() else {
-                continue;
-            };
             let accepted = tries
                 .iter()
                 .filter(|try_| try_.is_success() && try_.reply_text().is_some())
                 .chain(tries.iter().filter(|try_| try_.is_success()))
                 .map(|try_| try_.ended)
                 .next();
-            if let Some(accepted) = accepted {
+            let Some(accepted) = accepted else {
+                continue;
+            };
+            let mut starts: Vec<Instant> = tries.iter().map(|try_| try_.started).collect();
+            starts.sort();
+            if let Some(first) = since_last_kill(starts.into_iter(), accepted, timeline) {
                 waits.push((update, first, accepted));
             }
         }
-        self.check_waits(&waits, "first POSTed", "accepted", timeline);
+        self.check_waits(
+            &waits,
+            "first POSTed since the last kill",
+            "accepted",
+            timeline,
+        );
     }
 
     fn check_waits(
