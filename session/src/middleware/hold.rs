@@ -20,8 +20,9 @@ const SHORT_BACKOFF: Duration = Duration::from_millis(8);
 const LONG_BACKOFF: Duration = Duration::from_millis(100);
 /// The buffer a session is read into also receives its new encoding at write-back, after the
 /// stored bytes (see `write_back.rs`): room for both in one allocation for sessions up to
-/// about 60 bytes, the common case; larger ones grow it.
-pub(crate) const READ_BUFFER: usize = 128;
+/// about 120 bytes, the common case (a small value with a few dozen remembered update ids);
+/// larger ones grow it. Well inside the sizes glibc serves from its per-thread cache.
+pub(crate) const READ_BUFFER: usize = 256;
 
 /// A key taken for an update, with the stored bytes when they were read.
 pub(crate) type Taken = (Held, Option<Vec<u8>>);
