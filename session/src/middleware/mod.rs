@@ -195,7 +195,7 @@ impl<S: Session> SessionLayer for SessionMiddleware<S> {
     fn begin<'a>(&'a self, ctx: &'a Context) -> Step<'a> {
         let Some(key) = self.storage_key(ctx) else {
             // The update lacks the ids: the accessor says so; other sessions are unaffected.
-            return Step::done(self.install(ctx, Slot::without_key(ctx)));
+            return Step::done(self.install(ctx, Slot::without_key()));
         };
         let waits = ctx.chat_migration().is_some() && self.shared.options.migrate_chats;
         if waits {
