@@ -8,6 +8,7 @@
 //! ([`chat_migration`]).
 
 mod access;
+mod buffers;
 mod chat_migration;
 mod guard;
 pub(crate) mod hold;
