@@ -94,9 +94,9 @@ impl Context {
 
     /// Puts the middleware's slot for `S` in place; `false` if there is no room for `S` or a
     /// slot is already there.
-    pub(crate) fn install<S: Session>(&self, slot: Slot<S>) -> bool {
+    pub(crate) fn install<S: Session>(&self, slot: Box<Slot<S>>) -> bool {
         match self.slot_cell(TypeId::of::<S>()) {
-            Some(cell) => cell.set(Box::new(slot)).is_ok(),
+            Some(cell) => cell.set(slot).is_ok(),
             None => false,
         }
     }

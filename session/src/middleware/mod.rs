@@ -151,7 +151,7 @@ impl<S: Session> SessionMiddleware<S> {
             .then_some(key)
     }
 
-    fn install(&self, ctx: &Context, slot: Slot<S>) -> Result<(), SessionError> {
+    fn install(&self, ctx: &Context, slot: Box<Slot<S>>) -> Result<(), SessionError> {
         if ctx.install(slot) {
             Ok(())
         } else {

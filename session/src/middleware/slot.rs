@@ -38,23 +38,24 @@ impl<S: Session> Slot<S> {
     }
 
     /// The slot of an update that lacks the ids the key strategy needs.
-    pub(crate) fn without_key() -> Self {
-        Self::with_state(None, None, State::empty())
+    pub(crate) fn without_key() -> Box<Self> {
+        Box::new(Self::with_state(None, None, State::empty()))
     }
 
     /// A lazy session's slot, loaded on first access.
-    pub(crate) fn lazy(shared: Arc<Shared<S>>, key: StorageKey) -> Self {
-        Self::with_state(Some(shared), Some(key), State::empty())
+    pub(crate) fn lazy(shared: Arc<Shared<S>>, key: StorageKey) -> Box<Self> {
+        Box::new(Self::with_state(Some(shared), Some(key), State::empty()))
     }
 
-    /// An eager session's slot, loaded already.
-    pub(crate) fn loaded(key: StorageKey, loaded: Loaded<S>, held: Held) -> Self {
+    /// An eager session's slot, loaded already. Boxed where it is made: the context keeps it
+    /// in a box, and a slot moved there afterwards would be copied once more.
+    pub(crate) fn loaded(key: StorageKey, loaded: Loaded<S>, held: Held) -> Box<Self> {
         let state = State {
             loaded: Some(loaded),
             held: Some(held),
             closed: false,
         };
-        Self::with_state(None, Some(key), state)
+        Box::new(Self::with_state(None, Some(key), state))
     }
 
     /// The store and settings for loading; only lazy slots load.
