@@ -215,6 +215,9 @@ mod tests {
         let bot = Composer::new();
         let future = bot.handle_update(crate::update::Update::default());
         let size = std::mem::size_of_val(&future);
-        assert!(size <= 256, "the future of `handle_update` takes {size} bytes");
+        assert!(
+            size <= 256,
+            "the future of `handle_update` takes {size} bytes"
+        );
     }
 }

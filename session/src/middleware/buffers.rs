@@ -73,9 +73,7 @@ mod tests {
             give_back(Vec::with_capacity(READ_BUFFER - 1));
             let kept = FREE.with(|free| free.borrow().len());
             assert_eq!(kept, KEPT);
-            assert!(
-                FREE.with(|free| free.borrow().iter().all(|b| b.capacity() == READ_BUFFER))
-            );
+            assert!(FREE.with(|free| free.borrow().iter().all(|b| b.capacity() == READ_BUFFER)));
         })
         .join()
         .expect("the test thread");

@@ -28,7 +28,11 @@ pub(crate) struct Slot<S: Session> {
 }
 
 impl<S: Session> Slot<S> {
-    fn with_state(shared: Option<Arc<Shared<S>>>, key: Option<StorageKey>, state: State<S>) -> Self {
+    fn with_state(
+        shared: Option<Arc<Shared<S>>>,
+        key: Option<StorageKey>,
+        state: State<S>,
+    ) -> Self {
         Slot {
             shared,
             key,
@@ -190,6 +194,9 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn a_slot_stays_within_256_bytes() {
         let size = std::mem::size_of::<super::Slot<crate::admin::fixtures::Count>>();
-        assert!(size <= 256, "a slot of a one-field session takes {size} bytes");
+        assert!(
+            size <= 256,
+            "a slot of a one-field session takes {size} bytes"
+        );
     }
 }
