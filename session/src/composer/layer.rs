@@ -112,13 +112,15 @@ impl Outcome {
 }
 
 /// Begins `layers` in order, stopping at the first that fails: how many began, and the
-/// failure. The layers that began must be ended with [`end_layers`].
+/// failure. The layers that began must be ended with [`end_layers`]. (The composer's own
+/// chain runs the same loops inline, see `Chain::run`; the teloxide adaptor calls these.)
+#[cfg(feature = "teloxide")]
 pub(crate) async fn begin_layers(
     layers: &[std::sync::Arc<dyn SessionLayer>],
     ctx: &Context,
 ) -> (usize, HandlerResult) {
-    for begun in 0..layers.len() {
-        if let Err(err) = layers[begun].begin(ctx).complete().await {
+    for (begun, layer) in layers.iter().enumerate() {
+        if let Err(err) = layer.begin(ctx).complete().await {
             return (begun, Err(err));
         }
     }
@@ -127,14 +129,15 @@ pub(crate) async fn begin_layers(
 
 /// Ends `layers` (those that began) in reverse order after `outcome`. Returns `result`, or the
 /// first error of a layer's `end` when `result` is `Ok`.
+#[cfg(feature = "teloxide")]
 pub(crate) async fn end_layers(
     layers: &[std::sync::Arc<dyn SessionLayer>],
     ctx: &Context,
     outcome: Outcome,
     mut result: HandlerResult,
 ) -> HandlerResult {
-    for at in (0..layers.len()).rev() {
-        let ended = layers[at].end(ctx, outcome).complete().await;
+    for layer in layers.iter().rev() {
+        let ended = layer.end(ctx, outcome).complete().await;
         if let (Ok(()), Err(err)) = (&result, ended) {
             result = Err(err);
         }
