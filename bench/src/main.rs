@@ -328,9 +328,15 @@ fn profile(workload: &str) -> Result<()> {
         "W2" => lazy::profile_once(),
         "W4" => stores::profile_once(1),
         "W4c" => stores::profile_once(stores::IN_FLIGHT),
-        other => {
-            Err(format!("no profile for {other}: W-update, W0, W1, W1-limit, W2, W4 or W4c").into())
-        }
+        #[cfg(feature = "teloxide")]
+        "W1-teloxide" => workloads::teloxide::profile_adaptor_once(),
+        #[cfg(feature = "teloxide")]
+        "W1-dialogue" => workloads::teloxide::profile_dialogue_once(),
+        other => Err(format!(
+            "no profile for {other}: W-update, W0, W1, W1-limit, W2, W4, W4c, and with the \
+             feature teloxide W1-teloxide and W1-dialogue"
+        )
+        .into()),
     };
     sys::heap_counting(false);
     if count {

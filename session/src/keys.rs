@@ -55,7 +55,7 @@ impl KeyStrategy {
     ) -> bool {
         let ids = ctx.ids();
         out.push_str(prefix);
-        out.push_str(":");
+        out.push_colon();
         match *self {
             KeyStrategy::Chat => match ids.chat {
                 Some(chat) => push_id(out, chat),
@@ -68,7 +68,7 @@ impl KeyStrategy {
             KeyStrategy::ChatUser => match (ids.user, ids.chat) {
                 (Some(user), Some(chat)) => {
                     push_id(out, user);
-                    out.push_str(":");
+                    out.push_colon();
                     push_id(out, chat);
                 }
                 _ => return false,
@@ -77,7 +77,7 @@ impl KeyStrategy {
                 Some(chat) => {
                     push_id(out, chat);
                     if let Some(thread) = ids.thread {
-                        out.push_str(":");
+                        out.push_colon();
                         push_id(out, thread);
                     }
                 }
@@ -100,7 +100,7 @@ impl KeyStrategy {
             (KeyStrategy::Chat, _) | (KeyStrategy::ChatThread, None) => {
                 let mut out = StorageKey::new();
                 out.push_str(prefix);
-                out.push_str(":");
+                out.push_colon();
                 push_id(&mut out, chat);
                 Some(out)
             }

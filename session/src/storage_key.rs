@@ -45,6 +45,17 @@ impl StorageKey {
         }
     }
 
+    /// Appends the `:` between a key's parts: a byte stored in place, where `push_str` would
+    /// call `memcpy` for it.
+    pub(crate) fn push_colon(&mut self) {
+        if let StorageKey::Inline(inline) = self
+            && inline.try_push(':').is_ok()
+        {
+            return;
+        }
+        self.push_str(":");
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         match self {
             StorageKey::Inline(inline) => inline,
@@ -100,5 +111,16 @@ mod tests {
         key.push_str("x");
         assert!(matches!(key, StorageKey::Heap(_)));
         assert_eq!(key.as_str(), format!("{}x", "k".repeat(INLINE)));
+    }
+
+    #[test]
+    fn a_colon_goes_inline_while_it_fits_then_to_the_heap() {
+        let mut key = StorageKey::new();
+        key.push_str(&"k".repeat(INLINE - 1));
+        key.push_colon();
+        assert!(matches!(key, StorageKey::Inline(_)));
+        key.push_colon();
+        assert!(matches!(key, StorageKey::Heap(_)));
+        assert_eq!(key.as_str(), format!("{}::", "k".repeat(INLINE - 1)));
     }
 }

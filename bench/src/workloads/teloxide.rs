@@ -182,3 +182,32 @@ pub fn dialogue_once() -> Result<Figures> {
         Ok(Figures::new(N, elapsed))
     })
 }
+
+/// One untimed pass of W1-teloxide, for instruction counts (the chats' parsed templates are
+/// built first, as in a timed run).
+pub fn profile_adaptor_once() -> Result<()> {
+    let indices = stream::chat_indices(N, K);
+    let updates = Updates::new(K)?;
+    current_thread_runtime().block_on(async {
+        let none = DependencyMap::new();
+        sequential(
+            &adaptor_tree(MemoryStorage::new()),
+            &none,
+            &updates,
+            &indices,
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+/// One untimed pass of W1-dialogue, for instruction counts.
+pub fn profile_dialogue_once() -> Result<()> {
+    let indices = stream::chat_indices(N, K);
+    let updates = Updates::new(K)?;
+    current_thread_runtime().block_on(async {
+        let deps = dptree::deps![InMemStorage::<Count>::new()];
+        sequential(&dialogue_tree(), &deps, &updates, &indices).await?;
+        Ok(())
+    })
+}

@@ -151,7 +151,7 @@ mod edit;
 mod erase;
 mod error;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod key;
 mod list;
 mod migrate;

@@ -36,9 +36,10 @@ pub(crate) enum Verdict {
 pub(crate) struct Attempts {
     ctx: Context,
     attempt: u32,
-    /// When the first attempt lost a race, and the pause before the next run after a loss to
-    /// another process.
-    racing: Option<(Instant, Duration)>,
+    /// When the first attempt lost a race, and the pause in milliseconds before the next run
+    /// after a loss to another process (at most `MAX_PAUSE`). Every update's future carries
+    /// this: kept small.
+    racing: Option<(Instant, u32)>,
 }
 
 impl Attempts {
@@ -90,14 +91,21 @@ impl Attempts {
             }
             return Verdict::Finished;
         }
+        drop(effects);
         // Decided by the flag set where the race was lost, not by the error: a handler may
         // have wrapped the accessor's error in a type of its own.
         if !self.ctx.has_lost_race() {
             return Verdict::Finished;
         }
-        let (since, pause) = *self
-            .racing
-            .get_or_insert((Instant::now(), Duration::from_millis(1)));
+        // Boxed: a rare path, and its future would otherwise make every update's bigger.
+        Box::pin(self.prepare_rerun()).await
+    }
+
+    /// After an attempt that lost a race: gives up, or readies the next attempt once the key it
+    /// lost is free.
+    async fn prepare_rerun(&mut self) -> Verdict {
+        let (since, pause_ms) = *self.racing.get_or_insert((Instant::now(), 1));
+        let pause = Duration::from_millis(u64::from(pause_ms));
         if self.attempt >= MAX_ATTEMPTS || since.elapsed() >= MAX_RACING {
             return Verdict::GaveUp;
         }
@@ -112,11 +120,11 @@ impl Attempts {
         // Every key of the update is released by now: wait for the older update that holds
         // the key this one gave up on. A holder in another process cannot be waited for: the
         // update pauses, longer each time (a holder that died keeps its key for a lease).
-        // Boxed: a rare path, and its future would otherwise make every update's bigger.
-        if !Box::pin(self.ctx.wait_for_blocker()).await {
+        if !self.ctx.wait_for_blocker().await {
             let _waiting = self.ctx.waiting_elsewhere();
-            Box::pin(tokio::time::sleep(pause)).await;
-            self.racing = Some((since, (pause * 2).min(MAX_PAUSE)));
+            tokio::time::sleep(pause).await;
+            let next = (pause * 2).min(MAX_PAUSE).as_millis();
+            self.racing = Some((since, u32::try_from(next).unwrap_or(u32::MAX)));
         }
         Verdict::RunAgain
     }

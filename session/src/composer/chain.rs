@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::composer::layer::{BoxFuture, Outcome, SessionLayer, begin_layers, end_layers};
+use crate::composer::layer::{BoxFuture, Outcome, SessionLayer};
 use crate::composer::session_types::SessionTypeInfo;
 use crate::composer::session_types::SessionTypes;
 use crate::context::Context;
@@ -99,8 +99,19 @@ impl Chain {
     /// One attempt at the update: the leading session layers begin in order, the rest of the
     /// chain and the handler run, and the layers that began end in reverse order, each told
     /// whether everything inside it succeeded.
+    ///
+    /// Written out rather than through `begin_layers` and `end_layers`: every update's future
+    /// holds this one, and one loop each way keeps it smaller than two nested futures.
     pub(crate) async fn run(&self, ctx: &Context) -> HandlerResult {
-        let (begun, mut result) = begin_layers(&self.layers, ctx).await;
+        let mut begun = 0;
+        let mut result = Ok(());
+        while begun < self.layers.len() {
+            result = self.layers[begun].begin(ctx).complete().await;
+            if result.is_err() {
+                break;
+            }
+            begun += 1;
+        }
         if result.is_ok() {
             let next = Next {
                 middlewares: &self.middlewares,
@@ -109,6 +120,13 @@ impl Chain {
             result = next.run(ctx.clone()).await;
         }
         let outcome = Outcome::of(&result);
-        end_layers(&self.layers[..begun], ctx, outcome, result).await
+        while begun > 0 {
+            begun -= 1;
+            let ended = self.layers[begun].end(ctx, outcome).complete().await;
+            if let (Ok(()), Err(err)) = (&result, ended) {
+                result = Err(err);
+            }
+        }
+        result
     }
 }

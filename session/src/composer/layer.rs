@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 use crate::context::Context;
 use crate::error::{HandlerResult, SessionError};
@@ -38,10 +39,38 @@ impl<'a> Step<'a> {
         Step::Wait(Box::pin(future))
     }
 
-    pub(crate) async fn complete(self) -> HandlerResult {
+    /// The step's result, at once or when its future is done.
+    ///
+    /// A future of its own rather than an `async fn`: awaited, that would keep the step and the
+    /// future it awaits side by side, and every future that awaits a step (each update's, through
+    /// the composer's) would carry both.
+    pub(crate) fn complete(self) -> Completion<'a> {
         match self {
-            Step::Done(result) => result,
-            Step::Wait(future) => future.await,
+            Step::Done(result) => Completion::Ready(result),
+            Step::Wait(future) => Completion::Waiting(future),
+        }
+    }
+}
+
+/// The future of [`Step::complete`].
+pub(crate) enum Completion<'a> {
+    Ready(HandlerResult),
+    Waiting(BoxFuture<'a, HandlerResult>),
+    Finished,
+}
+
+impl Future for Completion<'_> {
+    type Output = HandlerResult;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<HandlerResult> {
+        let this = self.get_mut();
+        match this {
+            Completion::Waiting(future) => future.as_mut().poll(cx),
+            Completion::Ready(_) => match std::mem::replace(this, Completion::Finished) {
+                Completion::Ready(result) => Poll::Ready(result),
+                _ => unreachable!("matched as ready just above"),
+            },
+            Completion::Finished => panic!("a session step polled after it finished"),
         }
     }
 }
@@ -83,7 +112,9 @@ impl Outcome {
 }
 
 /// Begins `layers` in order, stopping at the first that fails: how many began, and the
-/// failure. The layers that began must be ended with [`end_layers`].
+/// failure. The layers that began must be ended with [`end_layers`]. (The composer's own
+/// chain runs the same loops inline, see `Chain::run`; the teloxide adaptor calls these.)
+#[cfg(feature = "teloxide")]
 pub(crate) async fn begin_layers(
     layers: &[std::sync::Arc<dyn SessionLayer>],
     ctx: &Context,
@@ -98,6 +129,7 @@ pub(crate) async fn begin_layers(
 
 /// Ends `layers` (those that began) in reverse order after `outcome`. Returns `result`, or the
 /// first error of a layer's `end` when `result` is `Ok`.
+#[cfg(feature = "teloxide")]
 pub(crate) async fn end_layers(
     layers: &[std::sync::Arc<dyn SessionLayer>],
     ctx: &Context,

@@ -88,6 +88,14 @@ impl<'a> Remembered<'a> {
 
     /// The entry of `id`, if remembered: stops at the first remembered id not larger than it.
     pub(crate) fn find(&self, id: i64) -> Option<Entry<'a>> {
+        // The usual update is newer than every remembered one: the first id, the largest,
+        // tells without walking the entries.
+        if !self.legacy
+            && let Some((largest, _)) = self.largest()
+            && largest < id
+        {
+            return None;
+        }
         self.iter()
             .find(|entry| entry.id <= id)
             .filter(|entry| entry.id == id)

@@ -14,14 +14,14 @@ impl Context {
     ///
     /// The guard derefs to `S`; it borrows the context and cannot be held across `.await`.
     pub fn session<S: Session>(&self) -> Result<SessionMut<'_, S>, SessionError> {
-        self.slot::<S>()?.borrow()
+        self.slot::<S>()?.borrow(self)
     }
 
     /// The session `S`, loading it from the store on first access if it is lazy.
     pub async fn load_session<S: Session>(&self) -> Result<SessionMut<'_, S>, SessionError> {
         let slot = self.slot::<S>()?;
         slot.ensure_loaded(self).await?;
-        slot.borrow()
+        slot.borrow(self)
     }
 
     /// [`Context::session`], or `None` when the update has no key for `S` (it lacks the ids the
@@ -33,7 +33,7 @@ impl Context {
         if slot.key.is_none() {
             return Ok(None);
         }
-        slot.borrow().map(Some)
+        slot.borrow(self).map(Some)
     }
 
     /// [`Context::load_session`], or `None` when the update has no key for `S` (see
@@ -46,7 +46,7 @@ impl Context {
             return Ok(None);
         }
         slot.ensure_loaded(self).await?;
-        slot.borrow().map(Some)
+        slot.borrow(self).map(Some)
     }
 
     /// Replaces the session's value without reading the stored one (a lazy session that is
@@ -54,7 +54,7 @@ impl Context {
     pub async fn replace_session<S: Session>(&self, value: S) -> Result<(), SessionError> {
         let slot = self.slot::<S>()?;
         slot.ensure_held_without_read(self).await?;
-        slot.replace(value)
+        slot.replace(self, value)
     }
 
     /// Deletes the session at write-back without reading it first; later accesses in this
@@ -62,7 +62,7 @@ impl Context {
     pub async fn clear_session<S: Session>(&self) -> Result<(), SessionError> {
         let slot = self.slot::<S>()?;
         slot.ensure_held_without_read(self).await?;
-        slot.borrow()?.clear();
+        slot.borrow(self)?.clear();
         Ok(())
     }
 
@@ -94,9 +94,9 @@ impl Context {
 
     /// Puts the middleware's slot for `S` in place; `false` if there is no room for `S` or a
     /// slot is already there.
-    pub(crate) fn install<S: Session>(&self, slot: Slot<S>) -> bool {
+    pub(crate) fn install<S: Session>(&self, slot: Box<Slot<S>>) -> bool {
         match self.slot_cell(TypeId::of::<S>()) {
-            Some(cell) => cell.set(Box::new(slot)).is_ok(),
+            Some(cell) => cell.set(slot).is_ok(),
             None => false,
         }
     }

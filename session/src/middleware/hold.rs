@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::context::Context;
 use crate::error::{SessionError, StorageError, StorageErrorKind};
 use crate::lock::Acquire;
+use crate::middleware::buffers;
 use crate::middleware::shared::Shared;
 use crate::middleware::state::Held;
 use crate::observe::session::{Holder, StoreOp};
@@ -18,10 +19,6 @@ use crate::storage::{Change, Lease, LockedRead};
 const SHORT_BACKOFF: Duration = Duration::from_millis(8);
 /// ... and after it (a holder that died: its lease runs out within seconds).
 const LONG_BACKOFF: Duration = Duration::from_millis(100);
-/// The buffer a session is read into also receives its new encoding at write-back, after the
-/// stored bytes (see `write_back.rs`): room for both in one allocation for sessions up to
-/// about 60 bytes, the common case; larger ones grow it.
-pub(crate) const READ_BUFFER: usize = 128;
 
 /// A key taken for an update, with the stored bytes when they were read.
 pub(crate) type Taken = (Held, Option<Vec<u8>>);
@@ -97,9 +94,12 @@ pub(crate) fn take_key_now<S: Session>(
         return None;
     }
     let guard = shared.locks.try_acquire(key, ctx.ticket())?;
-    let mut buffer = Vec::with_capacity(READ_BUFFER);
+    let mut buffer = buffers::take();
     // A store that cannot answer at once gives the key back; `take_key` takes it again.
-    let found = read_now(shared, key, &mut buffer)?;
+    let Some(found) = read_now(shared, key, &mut buffer) else {
+        buffers::give_back(buffer);
+        return None;
+    };
     ctx.key_taken();
     let held = Held {
         _guard: guard,
@@ -107,7 +107,11 @@ pub(crate) fn take_key_now<S: Session>(
         _renewal: None,
     };
     Some(match found {
-        Ok(found) => Ok((held, found.then_some(buffer))),
+        Ok(true) => Ok((held, Some(buffer))),
+        Ok(false) => {
+            buffers::give_back(buffer);
+            Ok((held, None))
+        }
         Err(source) => {
             release(ctx, held);
             Err(storage_error::<S>(ctx, key, source))
@@ -134,7 +138,7 @@ async fn lock_in_store<S: Session>(
         if !read {
             return Ok((None, None));
         }
-        let mut buffer = Vec::with_capacity(READ_BUFFER);
+        let mut buffer = buffers::take();
         // Stores that answer at once (memory) skip the boxed future of `read`.
         let stored = match read_now(shared, key, &mut buffer) {
             Some(found) => found.map(|found| found.then_some(buffer)),

@@ -8,6 +8,7 @@
 //! ([`chat_migration`]).
 
 mod access;
+mod buffers;
 mod chat_migration;
 mod guard;
 pub(crate) mod hold;
@@ -150,7 +151,7 @@ impl<S: Session> SessionMiddleware<S> {
             .then_some(key)
     }
 
-    fn install(&self, ctx: &Context, slot: Slot<S>) -> Result<(), SessionError> {
+    fn install(&self, ctx: &Context, slot: Box<Slot<S>>) -> Result<(), SessionError> {
         if ctx.install(slot) {
             Ok(())
         } else {
@@ -195,7 +196,7 @@ impl<S: Session> SessionLayer for SessionMiddleware<S> {
     fn begin<'a>(&'a self, ctx: &'a Context) -> Step<'a> {
         let Some(key) = self.storage_key(ctx) else {
             // The update lacks the ids: the accessor says so; other sessions are unaffected.
-            return Step::done(self.install(ctx, Slot::without_key(ctx)));
+            return Step::done(self.install(ctx, Slot::without_key()));
         };
         let waits = ctx.chat_migration().is_some() && self.shared.options.migrate_chats;
         if waits {

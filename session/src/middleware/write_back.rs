@@ -6,6 +6,7 @@ use crate::composer::layer::{Outcome, Step};
 use crate::context::Context;
 use crate::envelope::remembered;
 use crate::error::SessionError;
+use crate::middleware::buffers;
 use crate::middleware::hold::{self, commit, commit_now, storage_error};
 use crate::middleware::load::{ENCODE_BUFFER, encode};
 use crate::middleware::shared::Shared;
@@ -75,13 +76,14 @@ pub(crate) fn finish<'a, S: Session>(
         };
         if let Some(outcome) = now {
             hold::release(ctx, held);
+            buffers::give_back(buffer);
             return Step::done(outcome.map_err(|source| storage_error::<S>(ctx, key, source)));
         }
     }
     Step::wait(async move {
-        commit(shared, ctx, key, held, planned.change(&buffer))
-            .await
-            .map_err(Into::into)
+        let committed = commit(shared, ctx, key, held, planned.change(&buffer)).await;
+        buffers::give_back(buffer);
+        committed.map_err(Into::into)
     })
 }
 
@@ -99,7 +101,7 @@ fn writes(outcome: Outcome, write_on_error: bool) -> bool {
 /// The new encoding is compared with the previous one (the stored bytes, or the initial
 /// value's for a new session): equal bytes mean nothing to write. Both live in `buffer`, the
 /// previous first, so one allocation serves both: for a stored session it is the buffer the
-/// bytes were read into, which has room after them (`hold::READ_BUFFER`).
+/// bytes were read into, which has room after them (`buffers::READ_BUFFER`).
 ///
 /// The new bytes start with the ids of the updates that changed the session, this one with the
 /// replies it keeps (see `envelope/remembered.rs`); the comparison leaves that header out.

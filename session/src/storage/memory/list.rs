@@ -101,7 +101,7 @@ impl MemoryStorage {
     /// [`Storage::inspect`](crate::Storage::inspect): one key, found by its hash.
     pub(super) fn inspect_entry(&self, key: &str) -> Option<ListedSession> {
         let now = self.now();
-        let (hash, shard) = self.shard(key);
+        let (hash, mut shard) = self.shard(key);
         let record = shard.find(hash, key.as_bytes()).filter(|r| r.live(now))?;
         Some(listed(&shard.arena, &record, now))
     }

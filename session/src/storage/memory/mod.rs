@@ -22,9 +22,10 @@
 //! A write overwrites the record in place when the new value fits its room (a counter going
 //! from 41 to 42); any other write appends a new record and marks the old one dead. A value
 //! written first is stored without slack (most sessions keep their length); one that outgrew
-//! or shrank out of its record gets a few bytes of slack with the new one, so a value whose
-//! length wanders (a session that remembers the ids of the updates that changed it, each a
-//! varint of its own length) settles into a record it is rewritten in. A shard compacts its
+//! or shrank out of its record gets slack with the new one (a quarter of its length, at least
+//! a few bytes), so a value whose length wanders (a session that remembers the ids of the
+//! updates that changed it, each a varint of its own length) settles into a record it is
+//! rewritten in, and one that keeps growing moves only every few dozen writes. A shard compacts its
 //! arena when more than an eighth of it is dead, so dead records never hold much memory.
 
 use std::hash::BuildHasher;
@@ -57,9 +58,13 @@ const MIN_GROWTH: usize = 256;
 const EXPIRES: u8 = 1;
 const DEAD: u8 = 2;
 const SLACK: u8 = 4;
-/// A value that no longer fits its record moves to one with room for this much more, rounded
-/// up to a multiple of 8 bytes (so on average about 7 unused bytes).
+/// A value that no longer fits its record moves to one with room for a quarter more, at least
+/// `SLACK_MIN` and at most `SLACK_MAX` bytes, rounded up to a multiple of 8 bytes. A value that
+/// grows a little at each write (a session remembering one more update id each time) then
+/// moves every few dozen writes rather than every few, and each move leaves a dead record that
+/// a compaction walks.
 const SLACK_MIN: usize = 4;
+const SLACK_MAX: usize = 240;
 
 /// Where the parts of the record at some offset are.
 struct Record {
@@ -92,6 +97,10 @@ impl Record {
     }
 }
 
+/// The record at `at`. Inlined: every lookup, write and compaction parses records, and most
+/// records take the short path (no expiry, key and value under 128 bytes, one length byte
+/// each).
+#[inline]
 fn parse(arena: &[u8], at: usize) -> Record {
     let flags = arena[at];
     let mut pos = at + 1;
@@ -103,9 +112,19 @@ fn parse(arena: &[u8], at: usize) -> Record {
     } else {
         u64::MAX
     };
-    let key_len = read_varint(arena, &mut pos);
-    let value_len_at = pos;
-    let value_len = read_varint(arena, &mut pos);
+    let value_len_at;
+    let (key_len, value_len) = match arena.get(pos..pos + 2) {
+        Some(&[key_len, value_len]) if (key_len | value_len) & 0x80 == 0 => {
+            value_len_at = pos + 1;
+            pos += 2;
+            (usize::from(key_len), usize::from(value_len))
+        }
+        _ => {
+            let key_len = read_varint(arena, &mut pos);
+            value_len_at = pos;
+            (key_len, read_varint(arena, &mut pos))
+        }
+    };
     let (slack_at, slack) = if flags & SLACK != 0 {
         pos += 1;
         (Some(pos - 1), usize::from(arena[pos - 1]))
@@ -174,8 +193,9 @@ fn record_len(key: &[u8], value: &[u8], expires_at: Option<u64>, slack: Option<u
 
 /// The slack a value of `len` bytes gets when it moves out of a record it no longer fits.
 fn slack_for(len: usize) -> u8 {
-    // At most 11: fits the byte.
-    ((len + SLACK_MIN).next_multiple_of(8) - len) as u8
+    let extra = (len / 4).clamp(SLACK_MIN, SLACK_MAX);
+    // At most SLACK_MAX + 7: fits the byte.
+    ((len + extra).next_multiple_of(8) - len) as u8
 }
 
 #[derive(Default)]
@@ -188,11 +208,23 @@ struct Shard {
     dead: usize,
     /// Writes since the shard was made, to sweep it every `SWEEP_EVERY`.
     writes: usize,
+    /// The hash and offset of the record found last: an update reads its session and writes
+    /// it back moments later, and the write finds the record here without probing the table.
+    /// Forgotten whenever a record dies or moves, so it always points at a live record.
+    last_found: Option<(u64, u32)>,
 }
 
 impl Shard {
-    fn find(&self, hash: u64, key: &[u8]) -> Option<Record> {
+    fn find(&mut self, hash: u64, key: &[u8]) -> Option<Record> {
         let arena = &self.arena;
+        if let Some((last_hash, at)) = self.last_found
+            && last_hash == hash
+        {
+            let record = parse(arena, at as usize);
+            if record.flags & DEAD == 0 && arena[record.key.clone()] == *key {
+                return Some(record);
+            }
+        }
         // The record is parsed once, by the comparison that finds it.
         let mut found = None;
         self.index.find(hash, |&at| {
@@ -203,11 +235,15 @@ impl Shard {
             }
             matches
         });
+        if let Some(record) = &found {
+            self.last_found = Some((hash, record.at as u32));
+        }
         found
     }
 
     /// Marks the record dead and forgets it.
     fn remove(&mut self, hash: u64, record: &Record) {
+        self.last_found = None;
         if let Ok(entry) = self.index.find_entry(hash, |&at| at as usize == record.at) {
             entry.remove();
         }
@@ -321,6 +357,7 @@ impl Shard {
 
     /// Moves the live records together, dropping the dead ones.
     fn compact(&mut self, hasher: &DefaultHashBuilder) {
+        self.last_found = None;
         let Shard {
             arena, index, dead, ..
         } = self;
@@ -348,6 +385,7 @@ impl Shard {
 
     /// Removes the expired records; returns how many.
     fn sweep(&mut self, now: u64) -> usize {
+        self.last_found = None;
         let Shard {
             arena, index, dead, ..
         } = self;
