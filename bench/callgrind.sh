@@ -6,7 +6,7 @@
 # keeps the profiles in callgrind/ under cargo's target directory (CARGO_TARGET_DIR, or
 # target/) for callgrind_annotate. BENCH_FEATURES=metrics builds the benchmark with bot-session's
 # metrics and no recorder, BENCH_FEATURES=prometheus with a Prometheus recorder installed;
-# BENCH_FEATURES=teloxide also profiles W1-teloxide and W1-dialogue.
+# BENCH_FEATURES=teloxide also profiles W1-teloxide, W1-dialogue and W1-dptree.
 set -eu
 # A relative CARGO_TARGET_DIR names a folder under the directory the script was started from.
 case "${CARGO_TARGET_DIR:-/}" in

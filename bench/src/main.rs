@@ -43,6 +43,7 @@ const WORKLOADS: &[&str] = &[
     "W1-teloxide",
     "W1-teloxide-dialogue",
     "W1-dialogue",
+    "W1-dptree",
     "W2",
     "W3",
     "W4",
@@ -222,7 +223,7 @@ fn as_bots_run(selected: &dyn Fn(&str) -> bool) -> Result<()> {
     Ok(())
 }
 
-/// W1-teloxide, W1-teloxide-dialogue and W1-dialogue (feature `teloxide`).
+/// W1-teloxide, W1-teloxide-dialogue, W1-dialogue and W1-dptree (feature `teloxide`).
 #[cfg(feature = "teloxide")]
 fn teloxide_pair(selected: &dyn Fn(&str) -> bool) -> Result<()> {
     use workloads::teloxide;
@@ -238,12 +239,20 @@ fn teloxide_pair(selected: &dyn Fn(&str) -> bool) -> Result<()> {
     if selected("W1-dialogue") {
         print("W1-dialogue", &repeat(teloxide::dialogue_once)?);
     }
+    if selected("W1-dptree") {
+        print("W1-dptree", &repeat(teloxide::bare_once)?);
+    }
     Ok(())
 }
 
 #[cfg(not(feature = "teloxide"))]
 fn teloxide_pair(selected: &dyn Fn(&str) -> bool) -> Result<()> {
-    for workload in ["W1-teloxide", "W1-teloxide-dialogue", "W1-dialogue"] {
+    for workload in [
+        "W1-teloxide",
+        "W1-teloxide-dialogue",
+        "W1-dialogue",
+        "W1-dptree",
+    ] {
         if selected(workload) {
             println!("bot-session {workload} skipped: build the bench with --features teloxide");
         }
@@ -332,9 +341,11 @@ fn profile(workload: &str) -> Result<()> {
         "W1-teloxide" => workloads::teloxide::profile_adaptor_once(),
         #[cfg(feature = "teloxide")]
         "W1-dialogue" => workloads::teloxide::profile_dialogue_once(),
+        #[cfg(feature = "teloxide")]
+        "W1-dptree" => workloads::teloxide::profile_bare_once(),
         other => Err(format!(
             "no profile for {other}: W-update, W0, W1, W1-limit, W2, W4, W4c, and with the \
-             feature teloxide W1-teloxide and W1-dialogue"
+             feature teloxide W1-teloxide, W1-dialogue and W1-dptree"
         )
         .into()),
     };

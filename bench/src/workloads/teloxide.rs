@@ -2,9 +2,11 @@
 //! teloxide `Update` values through a dptree handler tree, with bot-session's adaptor and the
 //! counter session; with bot-session's dialogue shape (`enter_session`, the `Dialogue` handle
 //! storing `count + 1` through a session in the memory store); and with teloxide's own
-//! `dialogue::enter` over `InMemStorage` and an endpoint that stores `count + 1`.
+//! `dialogue::enter` over `InMemStorage` and an endpoint that stores `count + 1`; and
+//! W1-dptree, the adaptor's floor: a bare endpoint doing W1-limit's `HashMap` work.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bot_session::teloxide::{SessionHandlerExt, Sessions};
@@ -70,6 +72,30 @@ pub fn adaptor_tree(store: impl Storage) -> UpdateHandler<BotError> {
         ctx.counter()?.count += 1;
         Ok(())
     })))
+}
+
+/// The chats' counts as W1-limit keeps them: JSON bytes under `counter:<chat id>`.
+type Counts = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+
+/// `Update::filter_message()`, then an endpoint doing by hand what the adaptor and the counter
+/// session do (W1-limit's work: get, decode, increment, encode, insert), with no session
+/// layer: the floor the adaptor's cost is read against.
+fn bare_tree(counts: Counts) -> UpdateHandler<BotError> {
+    Update::filter_message().endpoint(move |message: Message| {
+        let counts = Arc::clone(&counts);
+        async move {
+            let key = format!("counter:{}", message.chat.id);
+            let mut counts = counts.lock().map_err(|_| "the counts' lock is poisoned")?;
+            let mut counter = match counts.get(&key) {
+                Some(bytes) => serde_json::from_slice::<Count>(bytes)?,
+                None => Count::default(),
+            };
+            counter.count += 1;
+            let bytes = serde_json::to_vec(&counter)?;
+            counts.insert(key, bytes);
+            Ok(())
+        }
+    })
 }
 
 fn dialogue_tree() -> UpdateHandler<BotError> {
@@ -152,6 +178,33 @@ pub fn adaptor_once() -> Result<Figures> {
     })
 }
 
+/// One run of W1-dptree.
+pub fn bare_once() -> Result<Figures> {
+    let indices = stream::chat_indices(N, K);
+    let updates = Updates::new(K)?;
+    current_thread_runtime().block_on(async {
+        let none = DependencyMap::new();
+        let warm = bare_tree(Counts::default());
+        sequential(&warm, &none, &updates, &indices[..warm_up_len(N)]).await?;
+        let counts = Counts::default();
+        let tree = bare_tree(Arc::clone(&counts));
+        let elapsed = sequential(&tree, &none, &updates, &indices).await?;
+        let counts = counts.lock().map_err(|_| "the counts' lock is poisoned")?;
+        let mut sum = 0;
+        for bytes in counts.values() {
+            sum += serde_json::from_slice::<Count>(bytes)?.count;
+        }
+        verify("W1-dptree", "the sum of the counts", sum, N as u64)?;
+        verify(
+            "W1-dptree",
+            "the number of chats",
+            counts.len() as u64,
+            distinct_chats(&indices),
+        )?;
+        Ok(Figures::new(N, elapsed))
+    })
+}
+
 /// One run of W1-dialogue.
 pub fn dialogue_once() -> Result<Figures> {
     let indices = stream::chat_indices(N, K);
@@ -208,6 +261,17 @@ pub fn profile_dialogue_once() -> Result<()> {
     current_thread_runtime().block_on(async {
         let deps = dptree::deps![InMemStorage::<Count>::new()];
         sequential(&dialogue_tree(), &deps, &updates, &indices).await?;
+        Ok(())
+    })
+}
+
+/// One untimed pass of W1-dptree, for instruction counts.
+pub fn profile_bare_once() -> Result<()> {
+    let indices = stream::chat_indices(N, K);
+    let updates = Updates::new(K)?;
+    current_thread_runtime().block_on(async {
+        let none = DependencyMap::new();
+        sequential(&bare_tree(Counts::default()), &none, &updates, &indices).await?;
         Ok(())
     })
 }
