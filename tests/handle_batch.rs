@@ -4,15 +4,12 @@
 
 mod helpers;
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bot_session::{
-    BatchOptions, Change, Composer, Context, Lease, LockedRead, MemoryStorage, Session, Storage,
-    StorageError, async_trait,
-};
+use bot_session::{BatchOptions, Change, Composer, Context, LockedRead, Session, Storage};
 use helpers::message;
+use helpers::shared_memory::SharedMemory;
 use serde::{Deserialize, Serialize};
 
 #[derive(Session, Serialize, Deserialize, Default)]
@@ -21,74 +18,18 @@ struct Seen {
     count: u64,
 }
 
-/// A store shared with another process, which holds the keys in `held` until released.
-struct HeldElsewhere {
-    inner: MemoryStorage,
-    held: Mutex<HashSet<String>>,
-}
-
-impl HeldElsewhere {
-    fn release(&self, key: &str) {
-        self.held.lock().unwrap().remove(key);
-    }
-}
-
-#[async_trait]
-impl Storage for HeldElsewhere {
-    fn name(&self) -> &'static str {
-        "held-elsewhere"
-    }
-    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.read(key).await
-    }
-    async fn write(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Option<Duration>,
-    ) -> Result<(), StorageError> {
-        self.inner.write(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.inner.delete(key).await
-    }
-    fn shares_across_processes(&self) -> bool {
-        true
-    }
-    async fn lock_and_read(
-        &self,
-        key: &str,
-        ticket: u64,
-        _lease: Duration,
-    ) -> Result<LockedRead, StorageError> {
-        if self.held.lock().unwrap().contains(key) {
-            // The other process's update is older than any of this one's.
-            return Ok(LockedRead::Busy {
-                holder_ticket: Some(0),
-            });
-        }
-        Ok(LockedRead::Acquired {
-            lease: Some(Lease { ticket, nonce: 1 }),
-            value: self.inner.read(key).await?,
-        })
-    }
-    async fn commit(
-        &self,
-        key: &str,
-        _lease: Option<Lease>,
-        change: Change<'_>,
-    ) -> Result<(), StorageError> {
-        self.inner.commit(key, None, change).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_whose_key_another_process_holds_does_not_hold_up_the_others() {
     const HELD_FOR: Duration = Duration::from_millis(800);
-    let store = Arc::new(HeldElsewhere {
-        inner: MemoryStorage::new(),
-        held: Mutex::new(HashSet::from(["seen:1".to_owned()])),
-    });
+    let store = SharedMemory::default();
+    // The other process's update, older than any of this one's, holds chat 1's key.
+    let LockedRead::Acquired { lease, .. } = store
+        .lock_and_read("seen:1", 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+    else {
+        panic!("the key is free");
+    };
     let done = Arc::new(Mutex::new(Vec::new()));
     let bot = Composer::new()
         .with(Seen::middleware(store.clone()))
@@ -107,10 +48,13 @@ async fn a_chat_whose_key_another_process_holds_does_not_hold_up_the_others() {
         });
     let started = Instant::now();
     let release = tokio::spawn({
-        let store = Arc::clone(&store);
+        let store = store.clone();
         async move {
             tokio::time::sleep(HELD_FOR).await;
-            store.release("seen:1");
+            store
+                .commit("seen:1", lease, Change::Nothing)
+                .await
+                .unwrap();
         }
     });
     // Chat 1, chat 2, chat 2, chat 1, one at a time.

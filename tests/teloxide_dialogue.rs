@@ -9,7 +9,8 @@
 mod helpers;
 mod support;
 
-use std::collections::HashMap;
+use helpers::shared_memory::SharedMemory;
+
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,8 +19,8 @@ use std::time::Duration;
 
 use bot_session::teloxide::{Dialogue, SessionHandlerExt, Sessions};
 use bot_session::{
-    Change, Context, CountingStorage, Lease, LockedRead, ManualClock, MemoryStorage, Session,
-    SessionError, Storage, StorageError, StoreStats,
+    Change, Context, CountingStorage, LockedRead, ManualClock, MemoryStorage, Session,
+    SessionError, Storage, StoreStats,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -583,86 +584,9 @@ async fn a_redelivered_update_changes_nothing_and_effects_run_after_the_store() 
     );
 }
 
-/// A store shared with another process, which holds the key `state:5` until released: the
-/// dialogue waits for its lease, as with Redis or PostgreSQL.
-#[derive(Clone, Default)]
-struct SharedStore {
-    inner: MemoryStorage,
-    leases: Arc<Mutex<HashMap<String, Lease>>>,
-    nonce: Arc<std::sync::atomic::AtomicU64>,
-}
-
-#[bot_session::async_trait]
-impl Storage for SharedStore {
-    fn name(&self) -> &'static str {
-        "shared"
-    }
-
-    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.read(key).await
-    }
-
-    async fn write(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Option<Duration>,
-    ) -> Result<(), StorageError> {
-        self.inner.write(key, value, ttl).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.inner.delete(key).await
-    }
-
-    async fn lock_and_read(
-        &self,
-        key: &str,
-        ticket: u64,
-        _lease: Duration,
-    ) -> Result<LockedRead, StorageError> {
-        let lease = {
-            let mut leases = self.leases.lock().unwrap();
-            if let Some(holder) = leases.get(key) {
-                return Ok(LockedRead::Busy {
-                    holder_ticket: Some(holder.ticket),
-                });
-            }
-            let nonce = self
-                .nonce
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let lease = Lease { ticket, nonce };
-            leases.insert(key.to_owned(), lease);
-            lease
-        };
-        Ok(LockedRead::Acquired {
-            lease: Some(lease),
-            value: self.inner.read(key).await?,
-        })
-    }
-
-    async fn commit(
-        &self,
-        key: &str,
-        lease: Option<Lease>,
-        change: Change<'_>,
-    ) -> Result<(), StorageError> {
-        self.inner.commit(key, None, change).await?;
-        let mut leases = self.leases.lock().unwrap();
-        if leases.get(key) == lease.as_ref() {
-            leases.remove(key);
-        }
-        Ok(())
-    }
-
-    fn shares_across_processes(&self) -> bool {
-        true
-    }
-}
-
 #[tokio::test]
 async fn the_dialogue_waits_for_another_process_s_lease() {
-    let store = SharedStore::default();
+    let store = SharedMemory::default();
     // The other process takes the key and, 200 ms later, stores its own state and lets go.
     let LockedRead::Acquired { lease, .. } = store
         .lock_and_read("state:5", 1, Duration::from_secs(30))
@@ -699,7 +623,7 @@ async fn the_dialogue_waits_for_another_process_s_lease() {
         [r#"ReceiveAge { full_name: "Cy" }"#]
     );
     assert_eq!(stored(&store, "state:5").await, None);
-    assert!(store.leases.lock().unwrap().is_empty());
+    assert_eq!(store.leases_held(), 0);
 }
 
 #[tokio::test]

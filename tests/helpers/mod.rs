@@ -1,5 +1,8 @@
-//! Update builders shared by the integration tests.
+//! Update builders shared by the integration tests, and a store in memory that behaves as a
+//! shared one (`shared_memory.rs`).
 #![allow(dead_code)]
+
+pub mod shared_memory;
 
 use bot_session::Update;
 use serde_json::json;

@@ -61,24 +61,26 @@ impl Drop for TempTable {
         let Some(url) = std::env::var("BOT_SESSION_POSTGRES_URL").ok() else {
             return;
         };
-        let table = self.table.clone();
-        // Drop runs inside the test's runtime: use a thread with its own small runtime.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .ok()?;
-                tokio::spawn(connection);
-                client
-                    .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        execute_apart(url, format!("DROP TABLE IF EXISTS {}", self.table));
     }
+}
+
+/// Runs `sql` on the server at `url` from a thread with a small runtime of its own, and waits
+/// for it: for clean-ups in `Drop`, which runs inside the test's runtime (perhaps shutting
+/// down). A failure is ignored: it leaves a table of a throwaway server behind.
+pub fn execute_apart(url: String, sql: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .ok()?;
+            tokio::spawn(connection);
+            client.batch_execute(&sql).await.ok()
+        })
+    })
+    .join();
 }

@@ -265,24 +265,9 @@ struct DropSchema {
 
 impl Drop for DropSchema {
     fn drop(&mut self) {
-        let (url, schema) = (self.base.clone(), self.schema.clone());
-        // Drop runs inside the test's runtime: a thread with a small runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .ok()?;
-                tokio::spawn(connection);
-                client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        crate::support::postgres::execute_apart(
+            self.base.clone(),
+            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+        );
     }
 }
