@@ -298,11 +298,13 @@ async fn an_update_whose_sessions_are_not_stored_sends_nothing() {
     assert_eq!(stored, 0, "nothing was written for chat 7");
 }
 
-/// teloxide pauses 10 s after any 5xx: one is enough.
+/// teloxide pauses 10 s after any 5xx: one is enough. Each retry is logged with its attempt and
+/// wait, and a malformed answer is logged shortened, not whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_429_and_500_answers_lose_nothing() {
     let api = FakeBotApi::start().await;
     api.fail_next("getUpdates", 1, Failure::TooManyRequests { retry_after: 1 });
+    api.fail_next("getUpdates", 1, Failure::Malformed);
     api.fail_next(
         "sendMessage",
         1,
@@ -324,6 +326,19 @@ async fn injected_429_and_500_answers_lose_nothing() {
     assert_eq!(statuses, [429, 500, 200, 200, 200], "{stderr}");
     assert!(stderr.contains("getUpdates failed"), "{stderr}");
     assert!(stderr.contains("3 replies, 0 failed"), "{stderr}");
+    // Both sendMessage retries, each with its attempt and its wait.
+    for attempt in [1, 2] {
+        let said = stderr.lines().any(|line| {
+            line.contains("sendMessage to chat 7 failed")
+                && line.contains(&format!("(attempt {attempt} of"))
+                && line.contains("trying again in")
+        });
+        assert!(said, "sendMessage attempt {attempt} not logged:\n{stderr}");
+    }
+    // The 20 KB malformed answer: named, shortened.
+    assert!(stderr.contains("more characters"), "{stderr}");
+    let longest = stderr.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 1_000, "a log line of {longest} bytes:\n{stderr}");
 }
 
 /// An update over 1 MiB is refused as in the other modes: not counted, not answered, said in
