@@ -62,6 +62,7 @@ pub(crate) enum Completion<'a> {
 impl Future for Completion<'_> {
     type Output = HandlerResult;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<HandlerResult> {
         let this = self.get_mut();
         match this {
