@@ -220,38 +220,9 @@ pub(crate) fn append(
             .collect(),
     };
     let start = out.len();
-    let count = match copied {
-        Some((largest, rest, old_count)) if !has_replies => {
-            // The usual update: the prefix and both varints are put together on the stack,
-            // then copied with the old entries after one reservation.
-            let mut head = [0u8; PREFIX + 2 * MAX_VARINT];
-            head[..MAGIC.len()].copy_from_slice(&MAGIC);
-            let mut len = PREFIX;
-            len += put_varint(zigzag(newest), &mut head[len..]);
-            len += put_varint(newest.wrapping_sub(largest) as u64, &mut head[len..]);
-            out.reserve(len + rest.len());
-            out.extend_from_slice(&head[..len]);
-            out.extend_from_within(rest);
-            old_count + 1
-        }
-        copied => append_entries(copied, newest, replies, &kept, has_replies, out),
-    };
-    finish(start, count, out);
-}
-
-/// Writes the header's prefix and entries as [`append`] decided (the old entries copied after
-/// `newest`, or `kept` re-encoded around it); how many entries.
-fn append_entries(
-    copied: Option<(i64, Range<usize>, usize)>,
-    newest: i64,
-    replies: &[u8],
-    kept: &[(i64, Range<usize>)],
-    has_replies: bool,
-    out: &mut Vec<u8>,
-) -> usize {
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&[0, 0, 0, 0, 0, if has_replies { HAS_REPLIES } else { 0 }]);
-    match copied {
+    let count = match copied {
         Some((largest, rest, old_count)) => {
             write_varint(zigzag(newest), out);
             if has_replies {
@@ -262,10 +233,11 @@ fn append_entries(
             old_count + 1
         }
         None => {
-            rewrite(newest, replies, kept, has_replies, out);
+            rewrite(newest, replies, &kept, has_replies, out);
             kept.len() + 1
         }
-    }
+    };
+    finish(start, count, out);
 }
 
 /// Writes the entries of `kept` (largest first, each with the range of its replies in `out`)
@@ -330,22 +302,6 @@ fn zigzag(value: i64) -> u64 {
 
 fn unzigzag(value: u64) -> i64 {
     ((value >> 1) as i64) ^ -((value & 1) as i64)
-}
-
-/// The most bytes a `u64`'s varint takes.
-const MAX_VARINT: usize = 10;
-
-/// Writes the varint of `value` at the start of `out` (at least [`MAX_VARINT`] bytes, or as many
-/// as the varint takes); how many bytes it took.
-fn put_varint(mut value: u64, out: &mut [u8]) -> usize {
-    let mut len = 0;
-    while value >= 0x80 {
-        out[len] = (value as u8) | 0x80;
-        value >>= 7;
-        len += 1;
-    }
-    out[len] = value as u8;
-    len + 1
 }
 
 pub(crate) fn write_varint(mut value: u64, out: &mut Vec<u8>) {
