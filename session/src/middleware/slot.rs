@@ -15,29 +15,31 @@ use crate::storage_key::StorageKey;
 use crate::sync::lock;
 
 pub(crate) struct Slot<S: Session> {
-    /// The store and settings, for a lazy session to load itself; eager sessions are loaded
-    /// by the middleware before the slot exists, and do without it (and its reference count).
-    shared: Option<Arc<Shared<S>>>,
+    /// What a lazy session needs to load itself; eager sessions are loaded by the middleware
+    /// before the slot exists, and do without it (a reference count, and a mutex each update
+    /// would make and drop).
+    loader: Option<Loader<S>>,
     /// `prefix:key`, or `None` when the update lacks the ids the key strategy needs (the
     /// error then names the update's kind, taken from the context: every slot is moved into
     /// its box at each update, so it carries nothing it can do without).
     pub(crate) key: Option<StorageKey>,
     state: Mutex<State<S>>,
-    /// Makes concurrent first accesses of a lazy session (from joined futures) load it once.
+}
+
+/// A lazy session's means to load itself on first access.
+struct Loader<S: Session> {
+    /// The store and settings.
+    shared: Arc<Shared<S>>,
+    /// Makes concurrent first accesses (from joined futures) load it once.
     load_lock: tokio::sync::Mutex<()>,
 }
 
 impl<S: Session> Slot<S> {
-    fn with_state(
-        shared: Option<Arc<Shared<S>>>,
-        key: Option<StorageKey>,
-        state: State<S>,
-    ) -> Self {
+    fn with_state(loader: Option<Loader<S>>, key: Option<StorageKey>, state: State<S>) -> Self {
         Slot {
-            shared,
+            loader,
             key,
             state: Mutex::new(state),
-            load_lock: tokio::sync::Mutex::const_new(()),
         }
     }
 
@@ -48,7 +50,11 @@ impl<S: Session> Slot<S> {
 
     /// A lazy session's slot, loaded on first access.
     pub(crate) fn lazy(shared: Arc<Shared<S>>, key: StorageKey) -> Box<Self> {
-        Box::new(Self::with_state(Some(shared), Some(key), State::empty()))
+        let loader = Loader {
+            shared,
+            load_lock: tokio::sync::Mutex::const_new(()),
+        };
+        Box::new(Self::with_state(Some(loader), Some(key), State::empty()))
     }
 
     /// An eager session's slot, loaded already. Boxed where it is made: the context keeps it
@@ -62,10 +68,10 @@ impl<S: Session> Slot<S> {
         Box::new(Self::with_state(None, Some(key), state))
     }
 
-    /// The store and settings for loading; only lazy slots load.
-    fn shared(&self) -> Result<&Shared<S>, SessionError> {
-        self.shared
-            .as_deref()
+    /// The store, settings and load lock for loading; only lazy slots load.
+    fn loader(&self) -> Result<&Loader<S>, SessionError> {
+        self.loader
+            .as_ref()
             .ok_or(SessionError::NotLoaded { session: S::NAME })
     }
 
@@ -121,11 +127,12 @@ impl<S: Session> Slot<S> {
         if self.is_loaded()? {
             return Ok(());
         }
-        let _loading = self.load_lock.lock().await;
+        let loader = self.loader()?;
+        let _loading = loader.load_lock.lock().await;
         if self.is_loaded()? {
             return Ok(());
         }
-        let shared = self.shared()?;
+        let shared = &*loader.shared;
         let (held, stored) = hold::take_key(shared, ctx, key, true).await?;
         let loaded = match load::decode(shared, ctx, key, stored) {
             Ok(loaded) => loaded,
@@ -143,11 +150,12 @@ impl<S: Session> Slot<S> {
         if self.is_loaded()? {
             return Ok(());
         }
-        let _loading = self.load_lock.lock().await;
+        let loader = self.loader()?;
+        let _loading = loader.load_lock.lock().await;
         if self.is_loaded()? {
             return Ok(());
         }
-        let shared = self.shared()?;
+        let shared = &*loader.shared;
         let (held, stored) = hold::take_key(shared, ctx, key, false).await?;
         let origin = match stored {
             Some(bytes) => Origin::Stored(bytes),
