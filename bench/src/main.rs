@@ -183,6 +183,8 @@ fn round_trip_floors() -> Result<()> {
         }
         let figures = repeat(|| floor::run_once(backend))?;
         println!("{}", line_of("RTT", "round_trips_per_s", &figures));
+        let figures = repeat(|| floor::run_store_once(backend))?;
+        println!("{}", line_of("RTT", "round_trips_per_s", &figures));
     }
     Ok(())
 }

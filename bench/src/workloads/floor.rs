@@ -3,6 +3,14 @@
 //! PING over one TCP connection to Redis, a prepared `SELECT 1` after another over one
 //! PostgreSQL connection. An update that costs two round trips (a take, a commit) cannot go
 //! faster than half that rate: `two_round_trip_updates_per_s`.
+//!
+//! A PING or a `SELECT 1` asks the server for almost nothing, so where a round trip is cheap
+//! (over loopback on a VM whose CPUs are busy: about 9 µs, against 60-170 µs when they idle and
+//! every reply pays a wake-up) the server's own work for a take and a commit decides more than
+//! the round trips do. The store's floor (`client=store-take-commit`) is
+//! that work with nothing of the middleware around it: the store's `lock_and_read` and then
+//! its `commit` of a counter's bytes, one update after another over T-seq's 1,000 chats. T-seq
+//! against it is what the session layer (and dptree, and the adaptor) adds.
 
 use std::time::{Duration, Instant};
 
@@ -10,12 +18,19 @@ use redis::IntoConnectionInfo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::common::{Result, multi_thread_runtime};
-use super::stores::{Backend, plain_postgres_url};
+use bot_session::storage::{Change, LockedRead};
+use bot_session::{Session, Storage};
+
+use super::common::{Counter, Result, multi_thread_runtime};
+use super::stores::{self, Backend, plain_postgres_url};
 use crate::report::Figures;
+use crate::stream;
 
 /// Round trips timed per run, after as many again as warm-up.
 pub const ROUND_TRIPS: usize = 20_000;
+
+/// The chats of T-seq (`shared/BENCH.md`), whose keys the store's floor takes and commits.
+const CHATS: u64 = 1_000;
 
 /// One run against `backend` (Redis or PostgreSQL).
 pub fn run_once(backend: Backend) -> Result<Figures> {
@@ -42,6 +57,58 @@ pub fn run_once(backend: Backend) -> Result<Figures> {
         .setting("client", client)
         .setting("workers", crate::workloads::common::WORKERS)
         .setting("pinned", "no"))
+}
+
+/// One run of the store's floor against `backend`: [`ROUND_TRIPS`] / 2 updates, each a take and
+/// a commit of the store itself (a round trip each on Redis and PostgreSQL), after as many again
+/// as warm-up.
+pub fn run_store_once(backend: Backend) -> Result<Figures> {
+    let updates = ROUND_TRIPS / 2;
+    let elapsed = multi_thread_runtime().block_on(async move {
+        let timed = tokio::spawn(async move {
+            let opened = stores::open(backend, "bot-session-bench-floor", CHATS as u32).await?;
+            take_and_commit(&*opened.store, 0..updates).await?;
+            let start = Instant::now();
+            take_and_commit(&*opened.store, updates..2 * updates).await?;
+            let elapsed = start.elapsed();
+            stores::close(opened, CHATS as u32).await?;
+            Result::<Duration>::Ok(elapsed)
+        });
+        timed.await?
+    })?;
+    let figures = Figures::new(2 * updates, elapsed);
+    let rate = figures.updates_per_s;
+    Ok(figures
+        .number("us_per_round_trip", 1e6 / rate)
+        .number("two_round_trip_updates_per_s", (rate / 2.0).round())
+        .setting("store", backend.name())
+        .setting("client", "store-take-commit")
+        .setting("workers", crate::workloads::common::WORKERS)
+        .setting("pinned", "no"))
+}
+
+/// The updates `range` of T-seq's chats (update `i` is chat `i % K`'s), each a take of its key
+/// and a commit of its next count, not decoded: the store's work only.
+async fn take_and_commit(store: &dyn Storage, range: std::ops::Range<usize>) -> Result<()> {
+    let lease_for = Duration::from_secs(5);
+    for i in range {
+        let chat = (i as u64 % CHATS) as u32;
+        let key = format!("{}:{}", Counter::PREFIX, stream::chat_id(chat));
+        // The age the lease records; nothing else contends for these keys.
+        let ticket = i as u64 + 1;
+        let LockedRead::Acquired { lease, .. } =
+            store.lock_and_read(&key, ticket, lease_for).await?
+        else {
+            return Err(
+                format!("{key} is held by another update: is a bot using this store?").into(),
+            );
+        };
+        let value = format!("{{\"count\":{}}}", i as u64 / CHATS + 1);
+        store
+            .commit(&key, lease, Change::Write(value.as_bytes(), None))
+            .await?;
+    }
+    Ok(())
 }
 
 /// PINGs over one connection to the Redis server of `BOT_SESSION_REDIS_URL`, each sent once

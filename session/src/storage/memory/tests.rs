@@ -110,7 +110,10 @@ fn a_value_whose_length_wanders_settles_into_one_record() {
     }
     write(49);
     let moved = arena_of(&store, "k");
-    assert_eq!(moved.1, first.0, "outgrown: moved, the first record is dead");
+    assert_eq!(
+        moved.1, first.0,
+        "outgrown: moved, the first record is dead"
+    );
     write(41);
     assert_eq!(arena_of(&store, "k"), moved, "within the new record's room");
     assert_eq!(store.payload_bytes(), 1 + 41);
