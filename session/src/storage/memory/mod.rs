@@ -24,9 +24,8 @@
 //! change until it remembers as many update ids as it keeps (one to three bytes each, see
 //! `envelope/remembered.rs`), so a value whose length wanders settles into a record it is
 //! rewritten in, and one that keeps growing moves only every eight writes or more (a move costs
-//! about ten times a rewrite in place: a new record, the table, and a later compaction). A shard
-//! compacts its arena when more than an eighth of it is dead, so dead records never hold much
-//! memory.
+//! a new record, a table entry, and a later compaction's walk over it). A shard compacts its
+//! arena when more than an eighth of it is dead, so dead records never hold much memory.
 
 use std::hash::BuildHasher;
 use std::ops::Range;
@@ -62,7 +61,7 @@ const DEAD: u8 = 2;
 /// write (a session remembering one more update id each time, about two bytes) then moves every
 /// eight writes or more rather than every three, and each move leaves a dead record that a
 /// compaction walks. Measured on W1: 17 % of writes moved with a quarter and no slack on a
-/// first write, 8 % now, for 8 % more bytes per session.
+/// first write, 8 % now, for 9 % more bytes per session.
 const SLACK_MIN: usize = 16;
 const SLACK_MAX: usize = 240;
 
