@@ -185,59 +185,90 @@ pub(crate) fn append(
     }
     let (old, old_len) = header(&out[previous.clone()]);
     let entries_at = previous.start + (old_len - old.entries.len());
-    let has_replies = !replies.is_empty() || old.has_replies;
-    // The usual update, newer than every remembered id, with nothing to drop: the old
-    // entries are copied behind the new one as they are, the largest now a distance.
-    let copied = match old.largest() {
+    let entries = match old.largest() {
+        // Nothing remembered yet; or the usual update of a bot that confirms what it fetched:
+        // the chat's last update came in a batch confirmed since, so every id remembered is
+        // dropped.
+        None => Entries::Alone,
+        Some((largest, _)) if !old.legacy && largest <= confirmed => Entries::Alone,
+        // The usual update when nothing is confirmed, newer than every remembered id, with
+        // nothing to drop: the old entries are copied behind the new one as they are, the
+        // largest now a distance.
         Some((largest, used))
             if !old.legacy
                 && newest > largest
                 && confirmed == NOTHING_CONFIRMED
                 && old.count < remember
-                && old.has_replies == has_replies =>
+                && old.has_replies == (!replies.is_empty() || old.has_replies) =>
         {
-            Some((
+            Entries::Copied {
                 largest,
-                entries_at + used..entries_at + old.entries.len(),
-                old.count,
-            ))
+                rest: entries_at + used..entries_at + old.entries.len(),
+                count: old.count,
+            }
         }
-        _ => None,
+        // Otherwise re-encoded one by one: old ids at or below `confirmed`, or past
+        // `remember`, are dropped, and `newest` goes where its order puts it.
+        _ => Entries::Rewritten(
+            old.iter()
+                .take_while(|entry| entry.id > confirmed)
+                .filter(|entry| entry.id != newest)
+                .take(remember - 1)
+                .map(|entry| {
+                    let at = entries_at + entry.replies_at;
+                    (entry.id, at..at + entry.replies.len())
+                })
+                .collect(),
+        ),
     };
-    // Otherwise re-encoded one by one: old ids at or below `confirmed`, or past `remember`,
-    // are dropped, and `newest` goes where its order puts it.
-    let kept: Vec<(i64, Range<usize>)> = match copied {
-        Some(_) => Vec::new(),
-        None => old
-            .iter()
-            .take_while(|entry| entry.id > confirmed)
-            .filter(|entry| entry.id != newest)
-            .take(remember - 1)
-            .map(|entry| {
-                let at = entries_at + entry.replies_at;
-                (entry.id, at..at + entry.replies.len())
-            })
-            .collect(),
-    };
+    let has_replies =
+        !replies.is_empty() || (old.has_replies && !matches!(entries, Entries::Alone));
     let start = out.len();
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&[0, 0, 0, 0, 0, if has_replies { HAS_REPLIES } else { 0 }]);
-    let count = match copied {
-        Some((largest, rest, old_count)) => {
+    let count = match entries {
+        Entries::Alone => {
+            write_varint(zigzag(newest), out);
+            if has_replies {
+                write_replies(replies, out);
+            }
+            1
+        }
+        Entries::Copied {
+            largest,
+            rest,
+            count,
+        } => {
             write_varint(zigzag(newest), out);
             if has_replies {
                 write_replies(replies, out);
             }
             write_varint(newest.wrapping_sub(largest) as u64, out);
             out.extend_from_within(rest);
-            old_count + 1
+            count + 1
         }
-        None => {
+        Entries::Rewritten(kept) => {
             rewrite(newest, replies, &kept, has_replies, out);
             kept.len() + 1
         }
     };
     finish(start, count, out);
+}
+
+/// Which entries the header [`append`] writes has besides the newest.
+enum Entries {
+    /// None: the newest is alone.
+    Alone,
+    /// The old entries after the largest, `rest` (a range of the output buffer), copied as
+    /// they are behind the newest and the distance to `largest`; `count` of them in all.
+    Copied {
+        largest: i64,
+        rest: Range<usize>,
+        count: usize,
+    },
+    /// These, each with the range of its replies in the output buffer, re-encoded around the
+    /// newest in order.
+    Rewritten(Vec<(i64, Range<usize>)>),
 }
 
 /// Writes the entries of `kept` (largest first, each with the range of its replies in `out`)
@@ -406,6 +437,26 @@ mod tests {
         let mut buffer = header.clone();
         append(40, b"", 0..buffer.len(), 100, 35, &mut buffer);
         assert_eq!(remembered(&buffer[header.len()..]), [40]);
+    }
+
+    #[test]
+    fn a_header_whose_ids_are_all_confirmed_keeps_the_newest_alone_with_its_replies() {
+        let header = remember_replies_in_turn(&[(10, b"hi"), (20, b"")], 100, NOTHING_CONFIRMED);
+        let mut buffer = header.clone();
+        append(30, b"", 0..buffer.len(), 100, 20, &mut buffer);
+        let alone = &buffer[header.len()..];
+        assert_eq!(remembered(alone), [30]);
+        assert_eq!(
+            alone[9] & HAS_REPLIES,
+            0,
+            "no entry carries replies any more"
+        );
+        let mut buffer = header.clone();
+        append(30, b"yo", 0..buffer.len(), 100, 20, &mut buffer);
+        let (kept, rest) = split(&buffer[header.len()..]);
+        assert!(rest.is_empty());
+        let entries: Vec<(i64, &[u8])> = kept.iter().map(|e| (e.id, e.replies)).collect();
+        assert_eq!(entries, [(30, &b"yo"[..])]);
     }
 
     #[test]
