@@ -1,5 +1,6 @@
 #!/bin/sh
-# Instructions per update of W-update, W0, W1-limit, W1 and W2, counted by callgrind
+# Instructions per update of W-update, W0, W1-limit, W1 and W2 (or of the workloads named,
+# W1-confirmed among them: W1 confirmed as a poller confirms), counted by callgrind
 # (repeatable on noisy machines, unlike wall time), and, when W-update, W0, W1-limit and W1
 # are all measured, the session middleware's overhead against a bot's floor:
 # W1 / (W0 + W1-limit - W-update) (BENCH.md). Usage: bench/callgrind.sh [WORKLOAD ...];

@@ -336,6 +336,7 @@ fn profile(workload: &str) -> Result<()> {
         "W0" => dispatch::profile_once(),
         "W1" => counter::profile_once(),
         "W1-limit" => counter::profile_limit_once(),
+        "W1-confirmed" => counter::profile_confirmed_once(),
         "W2" => lazy::profile_once(),
         "W4" => stores::profile_once(1),
         "W4c" => stores::profile_once(stores::IN_FLIGHT),
@@ -346,8 +347,8 @@ fn profile(workload: &str) -> Result<()> {
         #[cfg(feature = "teloxide")]
         "W1-dptree" => workloads::teloxide::profile_bare_once(),
         other => Err(format!(
-            "no profile for {other}: W-update, W0, W1, W1-limit, W2, W4, W4c, and with the \
-             feature teloxide W1-teloxide, W1-dialogue and W1-dptree"
+            "no profile for {other}: W-update, W0, W1, W1-limit, W1-confirmed, W2, W4, W4c, and \
+             with the feature teloxide W1-teloxide, W1-dialogue and W1-dptree"
         )
         .into()),
     };

@@ -139,6 +139,24 @@ pub fn profile_once() -> Result<()> {
     })
 }
 
+/// One untimed pass of W1 with its updates confirmed as a `getUpdates` poller confirms them (a
+/// batch of 100 once the next is fetched: `confirm_delivered` with the id before the batch),
+/// for instruction counts. Sessions then remember only the ids not confirmed yet, as in a
+/// running bot, where W1's remember up to 100 each and grow with them.
+pub fn profile_confirmed_once() -> Result<()> {
+    let indices = stream::chat_indices(N, K);
+    current_thread_runtime().block_on(async {
+        let bot = counter_bot(MemoryStorage::new());
+        for (i, &chat) in indices.iter().enumerate() {
+            if i % 100 == 0 {
+                bot.confirm_delivered(i as i64);
+            }
+            bot.handle_update(stream::update(i, chat)).await?;
+        }
+        Ok(())
+    })
+}
+
 /// One untimed pass of W1-limit, for instruction counts.
 pub fn profile_limit_once() -> Result<()> {
     let indices = stream::chat_indices(N, K);
