@@ -144,21 +144,13 @@ async fn stores() -> Vec<(&'static str, Arc<dyn Storage>, Cleanup)> {
     #[cfg(feature = "redis")]
     if let Some(url) = support::server_url("BOT_SESSION_REDIS_URL", "redis-server") {
         let prefix = format!("{}:", support::unique("admin"));
-        let redis = bot_session::RedisStorage::builder(&url)
-            .key_prefix(prefix.clone())
-            .connect()
-            .await
-            .expect("connect to redis");
+        let redis = support::redis_server::connect(&url, &prefix).await;
         stores.push(("redis", Arc::new(redis), Cleanup::Prefix { url, prefix }));
     }
     #[cfg(feature = "postgres")]
     if let Some(url) = support::postgres::plain_url() {
         let table = support::unique("admin");
-        let postgres = bot_session::PostgresStorage::builder(&url)
-            .table(&table)
-            .connect()
-            .await
-            .expect("connect to postgres");
+        let postgres = support::postgres::connect(&url, &table).await;
         let cleanup = Cleanup::Table(support::postgres::TempTable::new(table));
         stores.push(("postgres", Arc::new(postgres), cleanup));
     }

@@ -99,11 +99,7 @@ async fn redis_stale_handler_loses_nothing() {
         return;
     };
     let prefix = format!("{}:", support::unique("conc"));
-    let store = bot_session::RedisStorage::builder(&url)
-        .key_prefix(prefix.clone())
-        .connect()
-        .await
-        .unwrap();
+    let store = support::redis_server::connect(&url, &prefix).await;
     stale_handler_loses_nothing(store).await;
     support::redis_server::delete_prefix(&url, &prefix);
 }
@@ -114,11 +110,7 @@ async fn postgres_stale_handler_loses_nothing() {
     let Some(url) = support::server_url("BOT_SESSION_POSTGRES_URL", "PostgreSQL") else {
         return;
     };
-    let store = bot_session::PostgresStorage::builder(&url)
-        .table(support::unique("conc"))
-        .connect()
-        .await
-        .unwrap();
+    let store = support::postgres::connect(&url, &support::unique("conc")).await;
     stale_handler_loses_nothing(store).await;
 }
 

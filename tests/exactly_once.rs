@@ -119,14 +119,8 @@ async fn redis_counts_each_update_once_also_in_another_process() {
         return;
     };
     let prefix = format!("{}:", support::unique("exactly_once"));
-    let connect = || async {
-        let store = bot_session::RedisStorage::builder(&url)
-            .key_prefix(prefix.clone())
-            .connect()
-            .await
-            .expect("connect to redis");
-        Arc::new(store) as Arc<dyn Storage>
-    };
+    let connect =
+        async || Arc::new(support::redis_server::connect(&url, &prefix).await) as Arc<dyn Storage>;
     redeliveries_count_once(connect().await, -6).await;
     // A second client stands for another bot process, or the same bot after a restart.
     let other = connect().await;
@@ -146,14 +140,8 @@ async fn postgres_counts_each_update_once_also_in_another_process() {
         return;
     };
     let table = support::unique("exactly_once");
-    let connect = || async {
-        let store = bot_session::PostgresStorage::builder(&url)
-            .table(&table)
-            .connect()
-            .await
-            .expect("connect to postgres");
-        Arc::new(store) as Arc<dyn Storage>
-    };
+    let connect =
+        async || Arc::new(support::postgres::connect(&url, &table).await) as Arc<dyn Storage>;
     redeliveries_count_once(connect().await, -7).await;
     let other = connect().await;
     let told = Arc::new(std::sync::atomic::AtomicU64::new(0));

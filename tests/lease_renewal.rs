@@ -93,14 +93,7 @@ async fn redis_lease_outlives_a_long_update() {
         return;
     };
     let prefix = format!("{}:", support::unique("lease_renewal"));
-    let connect = || async {
-        let store = bot_session::RedisStorage::builder(&url)
-            .key_prefix(prefix.clone())
-            .connect()
-            .await
-            .expect("connect to redis");
-        Arc::new(store) as Arc<dyn Storage>
-    };
+    let connect = async || Arc::new(support::redis_server::connect(&url, &prefix).await);
     a_long_update_keeps_its_lease(connect().await, connect().await).await;
     support::redis_server::delete_prefix(&url, &prefix);
 }
@@ -112,13 +105,6 @@ async fn postgres_lease_outlives_a_long_update() {
         return;
     };
     let table = support::unique("lease_renewal");
-    let connect = || async {
-        let store = bot_session::PostgresStorage::builder(&url)
-            .table(&table)
-            .connect()
-            .await
-            .expect("connect to postgres");
-        Arc::new(store) as Arc<dyn Storage>
-    };
+    let connect = async || Arc::new(support::postgres::connect(&url, &table).await);
     a_long_update_keeps_its_lease(connect().await, connect().await).await;
 }

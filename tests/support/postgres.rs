@@ -40,6 +40,17 @@ pub fn with_param(url: &str, key: &str, value: &str) -> String {
     format!("{url}{separator}{key}={value}")
 }
 
+/// A store on the PostgreSQL server at `url` in `table` (one test's own: a `TempTable` drops
+/// it).
+#[cfg(feature = "postgres")]
+pub async fn connect(url: &str, table: &str) -> bot_session::PostgresStorage {
+    bot_session::PostgresStorage::builder(url)
+        .table(table)
+        .connect()
+        .await
+        .unwrap_or_else(|err| panic!("connect to postgres at {url}: {err}"))
+}
+
 /// A CA certificate that signed nothing the test servers present.
 pub const UNRELATED_CA: &[u8] = include_bytes!("unrelated_ca.pem");
 

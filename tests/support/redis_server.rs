@@ -8,6 +8,17 @@ use std::time::{Duration, Instant};
 
 use super::{TempDir, find_program, free_port, skip_or_fail};
 
+/// A store on the Redis server at `url` whose keys start with `prefix` (one test's own
+/// namespace: `delete_prefix` cleans it up).
+#[cfg(feature = "redis")]
+pub async fn connect(url: &str, prefix: &str) -> bot_session::RedisStorage {
+    bot_session::RedisStorage::builder(url)
+        .key_prefix(prefix)
+        .connect()
+        .await
+        .unwrap_or_else(|err| panic!("connect to redis at {url}: {err}"))
+}
+
 pub struct RedisServer {
     binary: PathBuf,
     port: u16,
