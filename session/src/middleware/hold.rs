@@ -141,8 +141,14 @@ async fn lock_in_store<S: Session>(
         let mut buffer = buffers::take();
         // Stores that answer at once (memory) skip the boxed future of `read`.
         let stored = match read_now(shared, key, &mut buffer) {
-            Some(found) => found.map(|found| found.then_some(buffer)),
+            Some(Ok(true)) => Ok(Some(buffer)),
+            Some(found) => {
+                buffers::give_back(buffer);
+                found.map(|_| None)
+            }
             None => {
+                // The store reads into a buffer of its own.
+                buffers::give_back(buffer);
                 let watch = shared.observer.start_call();
                 let stored = store.read(key).await;
                 let found = stored.as_ref().map(Option::is_some);
