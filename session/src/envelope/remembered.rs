@@ -199,7 +199,7 @@ pub(crate) fn append(
                 && newest > largest
                 && confirmed == NOTHING_CONFIRMED
                 && old.count < remember
-                && old.has_replies == (!replies.is_empty() || old.has_replies) =>
+                && (old.has_replies || replies.is_empty()) =>
         {
             Entries::Copied {
                 largest,
