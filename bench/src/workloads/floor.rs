@@ -88,24 +88,34 @@ pub fn run_store_once(backend: Backend) -> Result<Figures> {
 }
 
 /// The updates `range` of T-seq's chats (update `i` is chat `i % K`'s), each a take of its key
-/// and a commit of its next count, not decoded: the store's work only.
+/// and a commit of its next count, not decoded: the store's work only. Each take must read what
+/// the chat's previous commit wrote (nothing for a chat's first update: `open` emptied them).
 async fn take_and_commit(store: &dyn Storage, range: std::ops::Range<usize>) -> Result<()> {
     let lease_for = Duration::from_secs(5);
+    let counter = |count: u64| format!("{{\"count\":{count}}}").into_bytes();
     for i in range {
         let chat = (i as u64 % CHATS) as u32;
         let key = format!("{}:{}", Counter::PREFIX, stream::chat_id(chat));
         // The age the lease records; nothing else contends for these keys.
         let ticket = i as u64 + 1;
-        let LockedRead::Acquired { lease, .. } =
+        let LockedRead::Acquired { lease, value } =
             store.lock_and_read(&key, ticket, lease_for).await?
         else {
             return Err(
                 format!("{key} is held by another update: is a bot using this store?").into(),
             );
         };
-        let value = format!("{{\"count\":{}}}", i as u64 / CHATS + 1);
+        let count = i as u64 / CHATS;
+        let expected = (count > 0).then(|| counter(count));
+        if value != expected {
+            return Err(format!(
+                "store floor: verification failed: {key} read {value:?}, expected {expected:?}"
+            )
+            .into());
+        }
+        let value = counter(count + 1);
         store
-            .commit(&key, lease, Change::Write(value.as_bytes(), None))
+            .commit(&key, lease, Change::Write(&value, None))
             .await?;
     }
     Ok(())
