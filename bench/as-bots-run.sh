@@ -115,6 +115,8 @@ END {
     print ""
     print "| server | round trips over one connection | round trips/s | two round trips per update, upd/s | bot-session T-seq x floor | teloxide T-seq x floor |"
     print "|---|---|---:|---:|---:|---:|"
+    # Sorted by server, then client, so rounds and runs print their rows in one order.
+    sorted = "sort -t\"|\" -k2,2 -k3,3"
     for (key in rates) {
         split(key, k, "|")
         if (k[2] != "RTT") continue
@@ -122,6 +124,7 @@ END {
         ours = median(rates["bot-session|T-seq|" k[3] "|"])
         theirs = median(rates["teloxide|T-seq|" k[3] "|"])
         printf "| %s | %s | %s | %.0f | %s | %s |\n", k[3], k[4], stats(rates[key], 0), floor, \
-            (ours > 0 ? sprintf("%.2f", floor / ours) : "-"), (theirs > 0 ? sprintf("%.2f", floor / theirs) : "-")
+            (ours > 0 ? sprintf("%.2f", floor / ours) : "-"), (theirs > 0 ? sprintf("%.2f", floor / theirs) : "-") | sorted
     }
+    close(sorted)
 }' "$results"

@@ -185,6 +185,12 @@ fn round_trip_floors() -> Result<()> {
         println!("{}", line_of("RTT", "round_trips_per_s", &figures));
         let figures = repeat(|| floor::run_store_once(backend))?;
         println!("{}", line_of("RTT", "round_trips_per_s", &figures));
+        if let Backend::Postgres = backend {
+            for shape in floor::RowShape::ALL {
+                let figures = repeat(|| floor::run_rows_once(shape))?;
+                println!("{}", line_of("RTT", "round_trips_per_s", &figures));
+            }
+        }
     }
     Ok(())
 }

@@ -11,6 +11,12 @@
 //! that work with nothing of the middleware around it: the store's `lock_and_read` and then
 //! its `commit` of a counter's bytes, one update after another over T-seq's 1,000 chats. T-seq
 //! against it is what the session layer (and dptree, and the adaptor) adds.
+//!
+//! On PostgreSQL two more floors say what any design of that store costs the server, measured
+//! on a table of its own with one row per T-seq chat: `client=two-row-updates` (an `UPDATE` by
+//! primary key, then another: the least a take and a commit that both write the row, as the
+//! store's lease does, can cost) and `client=read-then-update` (a `SELECT` by primary key, then
+//! an `UPDATE` guarded by a version: the shape of a compare-and-set store, which writes once).
 
 use std::time::{Duration, Instant};
 
@@ -119,6 +125,120 @@ async fn take_and_commit(store: &dyn Storage, range: std::ops::Range<usize>) -> 
             .await?;
     }
     Ok(())
+}
+
+/// The two statements of a PostgreSQL row floor, each one round trip.
+#[derive(Debug, Clone, Copy)]
+pub enum RowShape {
+    /// `UPDATE` by primary key, then another: a lease written, then the value with the lease
+    /// cleared.
+    TwoUpdates,
+    /// `SELECT` by primary key, then an `UPDATE` that only succeeds if the version read is
+    /// still the row's.
+    ReadThenUpdate,
+}
+
+impl RowShape {
+    pub const ALL: [RowShape; 2] = [RowShape::TwoUpdates, RowShape::ReadThenUpdate];
+
+    fn client(self) -> &'static str {
+        match self {
+            RowShape::TwoUpdates => "two-row-updates",
+            RowShape::ReadThenUpdate => "read-then-update",
+        }
+    }
+}
+
+/// The table the row floors write, made and dropped by each run.
+const ROWS_TABLE: &str = "bot_session_bench_floor_rows";
+
+/// One run of a row floor against `BOT_SESSION_POSTGRES_URL`: [`ROUND_TRIPS`] / 2 updates over
+/// T-seq's chats, each the two statements of `shape`, after as many again as warm-up.
+pub fn run_rows_once(shape: RowShape) -> Result<Figures> {
+    let updates = ROUND_TRIPS / 2;
+    let elapsed = multi_thread_runtime().block_on(async move {
+        let timed = tokio::spawn(async move { postgres_rows(shape, updates).await });
+        timed.await?
+    })?;
+    let figures = Figures::new(2 * updates, elapsed);
+    let rate = figures.updates_per_s;
+    Ok(figures
+        .number("us_per_round_trip", 1e6 / rate)
+        .number("two_round_trip_updates_per_s", (rate / 2.0).round())
+        .setting("store", Backend::Postgres.name())
+        .setting("client", shape.client())
+        .setting("workers", crate::workloads::common::WORKERS)
+        .setting("pinned", "no"))
+}
+
+async fn postgres_rows(shape: RowShape, updates: usize) -> Result<Duration> {
+    let url = plain_postgres_url()?;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {ROWS_TABLE};
+             CREATE TABLE {ROWS_TABLE} (key text COLLATE \"C\" PRIMARY KEY, value bytea,
+                 lease bigint, version bigint NOT NULL DEFAULT 0);
+             INSERT INTO {ROWS_TABLE} (key, value)
+                 SELECT '{prefix}:' || chat, NULL FROM generate_series(0, {last}) AS chat;",
+            prefix = Counter::PREFIX,
+            last = CHATS - 1,
+        ))
+        .await?;
+    let (first, second) = match shape {
+        RowShape::TwoUpdates => (
+            format!("UPDATE {ROWS_TABLE} SET lease = $2 WHERE key = $1"),
+            format!("UPDATE {ROWS_TABLE} SET value = $2, lease = NULL WHERE key = $1"),
+        ),
+        RowShape::ReadThenUpdate => (
+            format!("SELECT value, version FROM {ROWS_TABLE} WHERE key = $1"),
+            format!(
+                "UPDATE {ROWS_TABLE} SET value = $2, version = version + 1
+                 WHERE key = $1 AND version = $3"
+            ),
+        ),
+    };
+    let (first, second) = (
+        client.prepare(&first).await?,
+        client.prepare(&second).await?,
+    );
+    let keys: Vec<String> = (0..CHATS)
+        .map(|chat| format!("{}:{chat}", Counter::PREFIX))
+        .collect();
+    let value = b"{\"count\":1}".as_slice();
+    let update = async |i: usize| -> Result<()> {
+        let key = &keys[i % keys.len()];
+        let changed = match shape {
+            RowShape::TwoUpdates => {
+                client.execute(&first, &[key, &(i as i64)]).await?;
+                client.execute(&second, &[key, &value]).await?
+            }
+            RowShape::ReadThenUpdate => {
+                let row = client.query_one(&first, &[key]).await?;
+                let version: i64 = row.try_get(1)?;
+                client.execute(&second, &[key, &value, &version]).await?
+            }
+        };
+        if changed != 1 {
+            return Err(format!("row floor: the update of {key} changed {changed} rows").into());
+        }
+        Ok(())
+    };
+    for i in 0..updates {
+        update(i).await?;
+    }
+    let start = Instant::now();
+    for i in updates..2 * updates {
+        update(i).await?;
+    }
+    let elapsed = start.elapsed();
+    client
+        .batch_execute(&format!("DROP TABLE {ROWS_TABLE}"))
+        .await?;
+    drop(client);
+    driver.await??;
+    Ok(elapsed)
 }
 
 /// PINGs over one connection to the Redis server of `BOT_SESSION_REDIS_URL`, each sent once
