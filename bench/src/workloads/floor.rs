@@ -50,19 +50,29 @@ pub fn run_once(backend: Backend) -> Result<Figures> {
         });
         timed.await?
     })?;
-    let figures = Figures::new(ROUND_TRIPS, elapsed);
-    let rate = figures.updates_per_s;
     let client = match backend {
         Backend::Redis => "tcp-ping",
         _ => "tokio-postgres-select-1",
     };
-    Ok(figures
+    Ok(round_trip_figures(ROUND_TRIPS, elapsed, backend, client))
+}
+
+/// The figures of `round_trips` timed over `elapsed`, as every floor reports them.
+fn round_trip_figures(
+    round_trips: usize,
+    elapsed: Duration,
+    backend: Backend,
+    client: &str,
+) -> Figures {
+    let figures = Figures::new(round_trips, elapsed);
+    let rate = figures.updates_per_s;
+    figures
         .number("us_per_round_trip", 1e6 / rate)
         .number("two_round_trip_updates_per_s", (rate / 2.0).round())
         .setting("store", backend.name())
         .setting("client", client)
         .setting("workers", crate::workloads::common::WORKERS)
-        .setting("pinned", "no"))
+        .setting("pinned", "no")
 }
 
 /// One run of the store's floor against `backend`: [`ROUND_TRIPS`] / 2 updates, each a take and
@@ -82,15 +92,12 @@ pub fn run_store_once(backend: Backend) -> Result<Figures> {
         });
         timed.await?
     })?;
-    let figures = Figures::new(2 * updates, elapsed);
-    let rate = figures.updates_per_s;
-    Ok(figures
-        .number("us_per_round_trip", 1e6 / rate)
-        .number("two_round_trip_updates_per_s", (rate / 2.0).round())
-        .setting("store", backend.name())
-        .setting("client", "store-take-commit")
-        .setting("workers", crate::workloads::common::WORKERS)
-        .setting("pinned", "no"))
+    Ok(round_trip_figures(
+        2 * updates,
+        elapsed,
+        backend,
+        "store-take-commit",
+    ))
 }
 
 /// The updates `range` of T-seq's chats (update `i` is chat `i % K`'s), each a take of its key
@@ -160,15 +167,12 @@ pub fn run_rows_once(shape: RowShape) -> Result<Figures> {
         let timed = tokio::spawn(async move { postgres_rows(shape, updates).await });
         timed.await?
     })?;
-    let figures = Figures::new(2 * updates, elapsed);
-    let rate = figures.updates_per_s;
-    Ok(figures
-        .number("us_per_round_trip", 1e6 / rate)
-        .number("two_round_trip_updates_per_s", (rate / 2.0).round())
-        .setting("store", Backend::Postgres.name())
-        .setting("client", shape.client())
-        .setting("workers", crate::workloads::common::WORKERS)
-        .setting("pinned", "no"))
+    Ok(round_trip_figures(
+        2 * updates,
+        elapsed,
+        Backend::Postgres,
+        shape.client(),
+    ))
 }
 
 async fn postgres_rows(shape: RowShape, updates: usize) -> Result<Duration> {
