@@ -480,6 +480,38 @@ mod tests {
         );
     }
 
+    /// One to three bytes are read without the loop, longer varints with it: each length at
+    /// its bounds, and a varint cut short at every length.
+    #[test]
+    fn varints_of_every_length_round_trip() {
+        let bounds = [
+            0,
+            127,
+            128,
+            16_383,
+            16_384,
+            (1 << 21) - 1,
+            1 << 21,
+            1 << 28,
+            u64::MAX,
+        ];
+        for value in bounds {
+            let mut out = Vec::new();
+            write_varint(value, &mut out);
+            assert_eq!(read_varint(&out), Some((value, out.len())), "{value}");
+            out.push(0x7F);
+            assert_eq!(
+                read_varint(&out),
+                Some((value, out.len() - 1)),
+                "{value}, followed"
+            );
+            out.pop();
+            for cut in 0..out.len() {
+                assert_eq!(read_varint(&out[..cut]), None, "{value} cut to {cut} bytes");
+            }
+        }
+    }
+
     #[test]
     fn extremes_are_exact() {
         let extremes = remember_in_turn(&[i64::MIN + 1, -7, 0, i64::MAX], 16, NOTHING_CONFIRMED);

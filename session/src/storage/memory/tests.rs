@@ -116,6 +116,7 @@ fn a_value_whose_length_wanders_settles_into_one_record() {
     );
     write(41);
     assert_eq!(arena_of(&store, "k"), moved, "within the new record's room");
+    assert_eq!(store.len(), 1);
     assert_eq!(store.payload_bytes(), 1 + 41);
 }
 
